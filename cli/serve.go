@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func serveCmd(version string, serve ServeFunc) *cobra.Command {
+	cfg := ServeConfig{Version: version}
+	rate, _ := strconv.Atoi(envOr("DOCKET_RATE_LIMIT", "600"))
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the appliance: API, workers and dashboard",
+		Long: "Runs docket in the foreground. On first start it creates the data directory, the database, the team \"Default\" " +
+			"and the owner admin@localhost (password from DOCKET_ADMIN_PASSWORD, or generated and printed once).",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch cfg.LogFormat {
+			case "text", "json":
+			default:
+				return fmt.Errorf("--log-format %q: want text or json", cfg.LogFormat)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", envOr("DOCKET_ADDR", "127.0.0.1:8420"), "listen address (env DOCKET_ADDR)")
+	dataFlag(cmd, &cfg.Data)
+	f.StringVar(&cfg.LogFormat, "log-format", envOr("DOCKET_LOG_FORMAT", "text"), "log format: text or json (env DOCKET_LOG_FORMAT)")
+	f.StringVar(&cfg.LogLevel, "log-level", envOr("DOCKET_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env DOCKET_LOG_LEVEL)")
+	f.StringVar(&cfg.Durability, "durability", envOr("DOCKET_DURABILITY", "normal"), "normal (survives a killed process) or full (also survives power loss; slower) (env DOCKET_DURABILITY)")
+	f.IntVar(&cfg.RateLimit, "rate-limit", rate, "API requests per minute per key; -1 disables (env DOCKET_RATE_LIMIT)")
+	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 10<<20, "largest accepted JSON request body")
+	return cmd
+}

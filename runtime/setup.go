@@ -1,0 +1,208 @@
+// Package runtime runs Jobs: it owns what a Setup means to the run loop, starting with
+// the shape and rules of a Setup's config.
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SetupConfig is a Setup's configuration in the reference's v2 shape, with docket's
+// additions (tools, approval, max_turns, temperature, http_allowlist) inside data.
+type SetupConfig struct {
+	Version string    `json:"version" enum:"v2" doc:"Config format version; docket speaks v2."`
+	Data    SetupData `json:"data"`
+}
+
+// SetupData is the body of a v2 config.
+type SetupData struct {
+	Models    SetupModels `json:"models"`
+	Input     any         `json:"input" doc:"The SOP (system prompt): a string, or a list of {role, content} messages."`
+	Files     []string    `json:"files" required:"false" nullable:"true" doc:"Team file paths the assignment may read."`
+	Skills    []string    `json:"skills" required:"false" nullable:"true"`
+	Plugins   []string    `json:"plugins" required:"false" nullable:"true" doc:"Accepted for compatibility; docket has no plugins."`
+	SubAgents []string    `json:"subAgents" required:"false" nullable:"true" doc:"Assignments this one may delegate to (ids in the same team)."`
+	Options   Options     `json:"options,omitempty" doc:"Model options. docket reads num_ctx (default 16384), think (default false) and tool_mode (native, constrained or auto); other keys are kept and ignored."`
+
+	Tools         []string        `json:"tools,omitempty" doc:"Enabled built-in tool names (and <connection>__<tool> MCP tools). Absent: every built-in tool that needs no configuration."`
+	Approval      *ApprovalPolicy `json:"approval,omitempty" doc:"Gates the runtime enforces before tools run."`
+	MaxTurns      *int            `json:"max_turns,omitempty" minimum:"1" maximum:"1000" doc:"Model turns before the run fails; default 40."`
+	Temperature   *float64        `json:"temperature,omitempty" minimum:"0" maximum:"2"`
+	HTTPAllowlist []string        `json:"http_allowlist,omitempty" doc:"Hosts http_request may call (example.com or *.example.com, optional :port)."`
+}
+
+// Options is the free-form options object; docket validates the keys it uses.
+type Options map[string]any
+
+// SetupModels names the model the assignment runs on.
+type SetupModels struct {
+	Agent    ModelRef       `json:"agent"`
+	Browsing map[string]any `json:"browsing,omitempty" doc:"Accepted for compatibility and ignored: docket has no browsing model."`
+}
+
+// ModelRef is any model name Ollama knows (e.g. qwen3:4b).
+type ModelRef struct {
+	Model string `json:"model" minLength:"1" maxLength:"200" doc:"An Ollama model name, e.g. qwen3:4b."`
+}
+
+// ApprovalPolicy lists the tools that always wait for a person, and how those gates behave.
+type ApprovalPolicy struct {
+	Require          []string `json:"require" doc:"Tools gated before every call."`
+	DistinctApprover bool     `json:"distinct_approver,omitempty" doc:"The user or key that started the run may not approve it."`
+	ExpiresAfter     string   `json:"expires_after,omitempty" doc:"How long a gate stays open, e.g. 30m, 24h, 7d; absent: never expires."`
+	OnExpiry         string   `json:"on_expiry,omitempty" enum:"deny,fail" doc:"deny (default): the model is told the call was denied; fail: the run fails."`
+}
+
+// BuiltinTools are the tool names the model sees (DESIGN §5.2).
+var BuiltinTools = []string{
+	"request_human_approval", "ask_human",
+	"add_cases", "list_cases", "claim_case", "update_case", "postpone_case", "complete_case", "fail_case",
+	"handover", "delegate",
+	"read_file", "write_file", "list_files",
+	"memory_read", "memory_write", "memory_list",
+	"load_skill", "read_skill_file",
+	"http_request",
+}
+
+// ToolModes are the ways the runtime can ask a model for tool calls.
+var ToolModes = []string{"native", "constrained", "auto"}
+
+var (
+	modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
+	mcpTool   = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*__[A-Za-z0-9_.-]+$`)
+	hostRule  = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$`)
+	uuidRe    = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+)
+
+// Normalize checks the rules a schema cannot express and fills the defaults the
+// reference's responses require (empty lists instead of null). Errors name the field
+// under "config." so a client can point at it.
+func (c *SetupConfig) Normalize() error {
+	d := &c.Data
+	fail := func(field, format string, args ...any) error {
+		return fmt.Errorf("config.data.%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if !modelName.MatchString(d.Models.Agent.Model) {
+		return fail("models.agent.model", "%q is not a model name: use an Ollama name such as qwen3:4b", d.Models.Agent.Model)
+	}
+	if err := checkInput(d.Input); err != nil {
+		return fail("input", "%s", err)
+	}
+	for _, l := range []*[]string{&d.Files, &d.Skills, &d.Plugins, &d.SubAgents} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	for i, id := range d.SubAgents {
+		if !uuidRe.MatchString(id) {
+			return fail(fmt.Sprintf("subAgents[%d]", i), "%q is not an assignment id", id)
+		}
+	}
+	for i, t := range d.Tools {
+		if err := checkTool(t); err != nil {
+			return fail(fmt.Sprintf("tools[%d]", i), "%s", err)
+		}
+	}
+	if a := d.Approval; a != nil {
+		if a.Require == nil {
+			a.Require = []string{}
+		}
+		for i, t := range a.Require {
+			if err := checkTool(t); err != nil {
+				return fail(fmt.Sprintf("approval.require[%d]", i), "%s", err)
+			}
+		}
+		if a.ExpiresAfter != "" {
+			if _, err := ParseDuration(a.ExpiresAfter); err != nil {
+				return fail("approval.expires_after", "%s", err)
+			}
+		}
+	}
+	for i, h := range d.HTTPAllowlist {
+		if !hostRule.MatchString(h) {
+			return fail(fmt.Sprintf("http_allowlist[%d]", i), "%q is not a host: write example.com, *.example.com or example.com:8443 (no scheme or path)", h)
+		}
+	}
+	return checkOptions(d.Options)
+}
+
+func checkTool(name string) error {
+	if slices.Contains(BuiltinTools, name) || mcpTool.MatchString(name) {
+		return nil
+	}
+	return fmt.Errorf("unknown tool %q: use a built-in tool (%s) or <connection>__<tool>", name, strings.Join(BuiltinTools, ", "))
+}
+
+func checkInput(in any) error {
+	switch v := in.(type) {
+	case string:
+		return nil
+	case []any:
+		for i, m := range v {
+			msg, ok := m.(map[string]any)
+			if !ok {
+				return fmt.Errorf("[%d] must be an object with role and content", i)
+			}
+			if r, _ := msg["role"].(string); r != "system" && r != "user" && r != "assistant" {
+				return fmt.Errorf("[%d].role must be system, user or assistant", i)
+			}
+			switch msg["content"].(type) {
+			case string, []any:
+			default:
+				return fmt.Errorf("[%d].content must be a string or a list of content parts", i)
+			}
+		}
+		return nil
+	default:
+		return fmt.Errorf("must be a string (the SOP) or a list of {role, content} messages")
+	}
+}
+
+func checkOptions(o Options) error {
+	if v, ok := o["num_ctx"]; ok {
+		n, isNum := v.(float64)
+		if !isNum || n != float64(int(n)) || n < 512 || n > 1<<20 {
+			return fmt.Errorf("config.data.options.num_ctx: %v must be a whole number from 512 to 1048576", v)
+		}
+	}
+	if v, ok := o["think"]; ok {
+		if _, isBool := v.(bool); !isBool {
+			return fmt.Errorf("config.data.options.think: %v must be true or false", v)
+		}
+	}
+	if v, ok := o["tool_mode"]; ok {
+		s, _ := v.(string)
+		if !slices.Contains(ToolModes, s) {
+			return fmt.Errorf("config.data.options.tool_mode: %v must be one of %s", v, strings.Join(ToolModes, ", "))
+		}
+	}
+	return nil
+}
+
+// ParseDuration reads "90s", "30m", "24h", "7d" and Go durations such as "1h30m".
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 {
+			return 0, fmt.Errorf("%q is not a duration: write e.g. 30m, 24h or 7d", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a duration: write e.g. 30m, 24h or 7d", s)
+	}
+	return d, nil
+}
+
+// ParseSetupConfig decodes stored config JSON.
+func ParseSetupConfig(raw []byte) (SetupConfig, error) {
+	var c SetupConfig
+	err := json.Unmarshal(raw, &c)
+	return c, err
+}

@@ -1,0 +1,134 @@
+// Package web is docket's HTTP face: the /v2 JSON API (huma on the stdlib mux), health
+// and metrics endpoints, and the pages served to browsers.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"docket/store"
+)
+
+// Config is what the HTTP layer needs from the process.
+type Config struct {
+	Store  *store.Store
+	Logger *slog.Logger
+	// Version is reported in the OpenAPI document.
+	Version string
+	// MaxBodyBytes caps JSON request bodies (default 10 MiB).
+	MaxBodyBytes int64
+	// RateLimit is requests per minute per API key (default 600; negative disables).
+	RateLimit int
+}
+
+// Server routes every HTTP request the appliance answers.
+type Server struct {
+	cfg     Config
+	store   *store.Store
+	log     *slog.Logger
+	api     huma.API
+	mux     *http.ServeMux
+	limiter *rateLimiter
+	metrics *metrics
+	handler http.Handler
+	ready   func(context.Context) error
+}
+
+// New builds the server and registers every operation.
+func New(cfg Config) *Server {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 10 << 20
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 600
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	installErrorModel()
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux()}
+	if cfg.RateLimit > 0 {
+		s.limiter = newRateLimiter(cfg.RateLimit, time.Minute)
+	}
+	s.metrics = newMetrics()
+
+	hc := huma.DefaultConfig("docket API", cfg.Version)
+	hc.Info.Description = "docket's HTTP API follows the Duvo Developer Platform API v2: same paths, operation ids and field names. " +
+		"Authenticate with `Authorization: Bearer <API key>`; create a key with `docket apikey create`."
+	hc.OpenAPIPath = "/v2/openapi"
+	hc.DocsPath = ""
+	hc.SchemasPath = "/v2/schemas"
+	hc.CreateHooks = nil // no $schema links injected into response bodies
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearerAuth": {Type: "http", Scheme: "bearer", Description: "An API key (dk_…) from `docket apikey create` or createApiKey."},
+	}
+	s.api = humago.New(s.mux, hc)
+	s.api.UseMiddleware(s.authenticate)
+
+	s.registerTeams()
+	s.registerAPIKeys()
+	s.registerAgents()
+	s.registerFolders()
+	s.registerRevisions()
+	s.registerAudit()
+
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /v2/docs", s.docs)
+	s.mux.HandleFunc("GET /{$}", s.home)
+	s.mux.HandleFunc("/", s.notFound)
+
+	s.handler = s.observe(s.limitBody(s.idempotent(s.mux)))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// SetReadiness adds a check /readyz runs besides the database's (e.g. workers started).
+func (s *Server) SetReadiness(check func(context.Context) error) { s.ready = check }
+
+// OpenAPI returns the generated OpenAPI document.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+// op fills the parts every operation shares: the minimum role, the body cap and the
+// security requirement.
+func (s *Server) op(o huma.Operation, min store.Role) huma.Operation {
+	o.Metadata = map[string]any{metaRole: min}
+	o.MaxBodyBytes = s.cfg.MaxBodyBytes
+	o.Security = []map[string][]string{{"bearerAuth": {}}}
+	return o
+}
+
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docket_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "docket_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+	}
+	m.reg.MustRegister(m.requests, m.latency, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Registry exposes the metrics registry so other services can add their collectors.
+func (s *Server) Registry() prometheus.Registerer { return s.metrics.reg }
