@@ -1,0 +1,195 @@
+// Package testkit holds what docket's tests share: a real server on a temp data dir
+// spoken to over real HTTP, and fixtures for teams, members and keys.
+package testkit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"docket/store"
+	"docket/web"
+)
+
+// Server is a running docket HTTP server backed by a fresh data dir.
+type Server struct {
+	URL      string
+	Dir      string
+	Store    *store.Store
+	Web      *web.Server
+	TeamID   string
+	OwnerID  string
+	OwnerKey string
+	Client   *http.Client
+}
+
+// Options adjust a test server.
+type Options struct {
+	// RateLimit per key per minute; 0 means effectively unlimited for tests.
+	RateLimit    int
+	MaxBodyBytes int64
+	Logger       *slog.Logger
+}
+
+// StartServer starts a server on a loopback port with the first-start bootstrap done and
+// an owner key ready. Everything is torn down when the test ends.
+func StartServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	ctx := context.Background()
+	d, err := store.OpenDataDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, d.DBPath(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, _, err := st.Bootstrap(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := st.TeamOwner(ctx, team.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.RateLimit == 0 {
+		opts.RateLimit = 1 << 30
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes})
+	hs := httptest.NewServer(w)
+	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client()}
+	s.OwnerKey = s.Key(t, team.ID, owner.ID)
+	t.Cleanup(func() {
+		hs.Close()
+		st.Close()
+	})
+	return s
+}
+
+// Key issues an API key for user in team.
+func (s *Server) Key(t testing.TB, team, user string) string {
+	t.Helper()
+	_, raw, err := s.Store.CreateAPIKey(context.Background(), store.Actor{TeamID: team, UserID: user, Channel: "system", Operation: "test"}, team, user, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// Member adds a user with role to the default team and returns a key acting as them.
+func (s *Server) Member(t testing.TB, role store.Role) (key, userID string) {
+	t.Helper()
+	return s.MemberOf(t, s.TeamID, role)
+}
+
+// MemberOf adds a user with role to team and returns a key acting as them.
+func (s *Server) MemberOf(t testing.TB, team string, role store.Role) (key, userID string) {
+	t.Helper()
+	email := fmt.Sprintf("%s-%s@example.test", role, store.NewID())
+	u, err := s.Store.CreateUser(context.Background(), store.Actor{TeamID: team, Channel: "system", Operation: "test"}, team, email, string(role), "", role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Key(t, team, u.ID), u.ID
+}
+
+// NewTeam creates another team owned by a new user and returns its id and an owner key.
+func (s *Server) NewTeam(t testing.TB, name string) (teamID, ownerKey string) {
+	t.Helper()
+	ctx := context.Background()
+	u, err := s.Store.CreateUser(ctx, store.Actor{TeamID: s.TeamID, Channel: "system", Operation: "test"}, s.TeamID,
+		fmt.Sprintf("owner-%s@example.test", store.NewID()), "owner", "", store.RoleViewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	team, err := s.Store.CreateTeam(ctx, store.Actor{UserID: u.ID, Channel: "system", Operation: "test"}, name, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return team.ID, s.Key(t, team.ID, u.ID)
+}
+
+// Response is an HTTP response with its body read.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a generic map, failing the test if it is not an object.
+func (r *Response) JSON(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("response is not a JSON object (status %d): %s", r.Status, r.Body)
+	}
+	return m
+}
+
+// Decode decodes the body into v.
+func (r *Response) Decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode response (status %d): %v: %s", r.Status, err, r.Body)
+	}
+}
+
+// Do sends a request with key as bearer (none when empty). body may be nil, a string
+// (sent as is) or a value (sent as JSON). headers are name, value pairs.
+func (s *Server) Do(t testing.TB, method, path, key string, body any, headers ...string) *Response {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// SetupConfig returns a minimal valid Setup config with the given SOP.
+func SetupConfig(sop string) map[string]any {
+	return map[string]any{"version": "v2", "data": map[string]any{
+		"models": map[string]any{"agent": map[string]any{"model": "qwen3:4b"}},
+		"input":  sop,
+	}}
+}
