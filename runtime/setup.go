@@ -184,12 +184,18 @@ func checkOptions(o Options) error {
 	return nil
 }
 
+// maxDays bounds day counts so the result cannot overflow time.Duration (~292 years).
+const maxDays = 36500
+
 // ParseDuration reads "90s", "30m", "24h", "7d" and Go durations such as "1h30m".
 func ParseDuration(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(days)
 		if err != nil || n <= 0 {
 			return 0, fmt.Errorf("%q is not a duration: write e.g. 30m, 24h or 7d", s)
+		}
+		if n > maxDays {
+			return 0, fmt.Errorf("%q is too long: at most %dd", s, maxDays)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
