@@ -41,8 +41,20 @@ type Options map[string]any
 
 // SetupModels names the model the assignment runs on.
 type SetupModels struct {
-	Agent    ModelRef       `json:"agent"`
-	Browsing map[string]any `json:"browsing,omitempty" doc:"Accepted for compatibility and ignored: docket has no browsing model."`
+	Agent ModelRef `json:"agent"`
+	// Browsing is sent as null when absent: the reference requires the key in every
+	// config a response carries.
+	Browsing *BrowsingModel `json:"browsing" required:"false" doc:"Accepted for compatibility and ignored: docket has no browsing model."`
+}
+
+// BrowsingModel is the reference's browsing/computer-use model, typed so the published
+// schema names its fields as the reference does. docket keeps it and never uses it.
+type BrowsingModel struct {
+	// A config read back from a response carries "browsing": null; it must be valid input
+	// again. (huma takes nullability of a struct from this tag, not from the field.)
+	_        struct{} `nullable:"true"`
+	Provider string   `json:"provider"`
+	Model    string   `json:"model"`
 }
 
 // ModelRef is any model name Ollama knows (e.g. qwen3:4b).

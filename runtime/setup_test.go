@@ -22,7 +22,7 @@ func TestNormalizeFillsReferenceDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(c)
-	for _, want := range []string{`"files":[]`, `"skills":[]`, `"plugins":[]`, `"subAgents":[]`} {
+	for _, want := range []string{`"files":[]`, `"skills":[]`, `"plugins":[]`, `"subAgents":[]`, `"browsing":null`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("normalised config %s lacks %s", b, want)
 		}

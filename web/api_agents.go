@@ -22,8 +22,10 @@ func userRef(u *store.UserRef) *userRefJSON {
 	return &userRefJSON{ID: u.ID, Name: u.Name, Email: u.Email}
 }
 
-// agentJSON is an Assignment as getAgent and createAgent return it.
-type agentJSON struct {
+// AgentJSON is an Assignment as getAgent and createAgent return it. It is exported
+// because listAgents embeds it: huma leaves an unexported embedded struct's fields out
+// of the OpenAPI schema, though encoding/json still sends them.
+type AgentJSON struct {
 	ID                    string       `json:"id"`
 	Name                  string       `json:"name"`
 	Description           string       `json:"description" doc:"What the assignment does (docket addition)."`
@@ -41,9 +43,9 @@ type agentJSON struct {
 	UpdatedBy             *userRefJSON `json:"updated_by"`
 }
 
-func agentOut(a store.Agent) agentJSON {
+func agentOut(a store.Agent) AgentJSON {
 	c, u := ts(a.CreatedAt), ts(a.UpdatedAt)
-	return agentJSON{ID: a.ID, Name: a.Name, Description: a.Description, SlackEnabled: a.SlackEnabled,
+	return AgentJSON{ID: a.ID, Name: a.Name, Description: a.Description, SlackEnabled: a.SlackEnabled,
 		MicrosoftTeamsEnabled: a.MicrosoftTeamsEnabled, AgenticMemoryEnabled: a.AgenticMemoryEnabled, TeamID: &a.TeamID,
 		ThreadID: a.ThreadID, FolderID: a.FolderID, AutomationID: a.AutomationID, LiveBuildID: a.LiveBuildID,
 		CreatedAt: &c, UpdatedAt: &u, CreatedBy: userRef(a.CreatedBy), UpdatedBy: userRef(a.UpdatedBy)}
@@ -62,11 +64,11 @@ type idNameJSON struct {
 
 // agentListItemJSON is an Assignment as listAgents returns it, with its latest Setup.
 type agentListItemJSON struct {
-	agentJSON
+	AgentJSON
 	PinnedAt                     *Timestamp       `json:"pinned_at" nullable:"true"`
 	LastRunAt                    *Timestamp       `json:"last_run_at" nullable:"true"`
 	LatestBuild                  *buildJSON       `json:"latest_build" doc:"The live Setup, or the newest when none is live yet."`
-	IntegrationConfigs           []struct{}       `json:"integration_configs" doc:"Always empty: docket has no cloud integrations."`
+	IntegrationConfigs           []struct{}       `json:"integration_configs" maxItems:"0" doc:"Always empty: docket has no cloud integrations."`
 	UserTriggers                 userTriggersJSON `json:"user_triggers"`
 	CaseTriggerEnabled           bool             `json:"case_trigger_enabled"`
 	CaseTriggerHasConflict       bool             `json:"case_trigger_has_conflict"`
@@ -82,14 +84,16 @@ type agentsOut struct {
 }
 
 type agentOutBody struct {
-	Agent       agentJSON `json:"agent"`
+	Agent       AgentJSON `json:"agent"`
 	UserContext struct {
 		PinnedAt *Timestamp `json:"pinned_at" nullable:"true"`
 	} `json:"user_context"`
 }
 
+// AgentPath names an Assignment. Ids are UUIDs, as in the reference: a malformed one is
+// a 400 naming agent_id, not a 404 for something that could exist.
 type AgentPath struct {
-	AgentID string `path:"agent_id" doc:"Assignment id."`
+	AgentID string `path:"agent_id" format:"uuid" doc:"Assignment id."`
 }
 
 type createAgentIn struct {
@@ -105,7 +109,7 @@ type createAgentIn struct {
 }
 
 type createAgentOut struct {
-	Agent agentJSON  `json:"agent"`
+	Agent AgentJSON  `json:"agent"`
 	Build *buildJSON `json:"build,omitempty"`
 }
 
@@ -181,12 +185,12 @@ func (s *Server) registerAgents() {
 			}
 			out := &body[agentsOut]{Body: agentsOut{Agents: []agentListItemJSON{}, Total: total, Limit: in.Limit, Offset: in.Offset}}
 			for _, a := range agents {
-				item := agentListItemJSON{agentJSON: agentOut(a), PinnedAt: tsPtr(a.PinnedAt), LastRunAt: tsPtr(a.LastRunAt),
+				item := agentListItemJSON{AgentJSON: agentOut(a), PinnedAt: tsPtr(a.PinnedAt), LastRunAt: tsPtr(a.LastRunAt),
 					IntegrationConfigs: []struct{}{}, CaseTriggerConflictingAgents: []idNameJSON{}}
 				if a.LatestBuild != nil {
 					b := buildOut(*a.LatestBuild)
 					if in.IncludeSchedules == "true" {
-						b.Schedules = []struct{}{}
+						b.Schedules = &[]struct{}{}
 					}
 					item.LatestBuild = &b
 				}

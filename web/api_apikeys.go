@@ -90,7 +90,7 @@ func (s *Server) registerAPIKeys() {
 		Summary: "Revoke an API key", Tags: []string{"API keys"}}, store.RoleAdmin),
 		func(ctx context.Context, in *struct {
 			TeamPath
-			KeyID string `path:"key_id"`
+			KeyID string `path:"key_id" format:"uuid" doc:"API key id."`
 		}) (*body[successOut], error) {
 			if err := s.store.RevokeAPIKey(ctx, actor(ctx), in.TeamID, in.KeyID); err != nil {
 				return nil, fail(ctx, err)

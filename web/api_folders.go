@@ -9,7 +9,8 @@ import (
 	"docket/store"
 )
 
-type folderJSON struct {
+// FolderJSON is a folder. Exported because listAgentFolders embeds it (see AgentJSON).
+type FolderJSON struct {
 	ID             string    `json:"id"`
 	Name           string    `json:"name"`
 	TeamID         string    `json:"team_id"`
@@ -18,12 +19,12 @@ type folderJSON struct {
 	UpdatedAt      Timestamp `json:"updated_at"`
 }
 
-func folderOut(f store.Folder) folderJSON {
-	return folderJSON{ID: f.ID, Name: f.Name, TeamID: f.TeamID, ParentFolderID: f.ParentFolderID, CreatedAt: ts(f.CreatedAt), UpdatedAt: ts(f.UpdatedAt)}
+func folderOut(f store.Folder) FolderJSON {
+	return FolderJSON{ID: f.ID, Name: f.Name, TeamID: f.TeamID, ParentFolderID: f.ParentFolderID, CreatedAt: ts(f.CreatedAt), UpdatedAt: ts(f.UpdatedAt)}
 }
 
 type folderListItemJSON struct {
-	folderJSON
+	FolderJSON
 	AgentCount     int `json:"agent_count"`
 	SubfolderCount int `json:"subfolder_count"`
 }
@@ -33,11 +34,12 @@ type foldersOut struct {
 }
 
 type folderOutBody struct {
-	Folder folderJSON `json:"folder"`
+	Folder FolderJSON `json:"folder"`
 }
 
+// FolderPath names a folder; a malformed id is a 400 naming folder_id (see AgentPath).
 type FolderPath struct {
-	FolderID string `path:"folder_id" doc:"Folder id."`
+	FolderID string `path:"folder_id" format:"uuid" doc:"Folder id."`
 }
 
 func (s *Server) registerFolders() {
@@ -51,7 +53,7 @@ func (s *Server) registerFolders() {
 			}
 			out := &body[foldersOut]{Body: foldersOut{Folders: []folderListItemJSON{}}}
 			for _, f := range fs {
-				out.Body.Folders = append(out.Body.Folders, folderListItemJSON{folderJSON: folderOut(f), AgentCount: f.AgentCount, SubfolderCount: f.SubfolderCount})
+				out.Body.Folders = append(out.Body.Folders, folderListItemJSON{FolderJSON: folderOut(f), AgentCount: f.AgentCount, SubfolderCount: f.SubfolderCount})
 			}
 			return out, nil
 		})

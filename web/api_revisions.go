@@ -45,7 +45,9 @@ type buildJSON struct {
 	HandoverTargetIDs   []string   `json:"handover_target_ids" doc:"Assignments this Setup may hand work over to (docket addition)."`
 	PromotedAt          *Timestamp `json:"promoted_at" nullable:"true" doc:"When it last went live (docket addition)."`
 	Locked              bool       `json:"locked" doc:"True once a run used it: it can no longer change (docket addition)."`
-	Schedules           []struct{} `json:"schedules,omitempty"`
+	// A pointer, so listAgents?include_schedules=true can send an empty list: omitempty
+	// drops an empty slice, but not a pointer to one.
+	Schedules *[]struct{} `json:"schedules,omitempty" maxItems:"0" doc:"With include_schedules=true; always empty until docket has schedules."`
 }
 
 func buildOut(b store.Build) buildJSON {
@@ -109,8 +111,9 @@ type createRevisionOut struct {
 	} `json:"agent"`
 }
 
+// BuildPath names a Setup; a malformed id is a 400 naming build_id (see AgentPath).
 type BuildPath struct {
-	BuildID string `path:"build_id" doc:"Setup id."`
+	BuildID string `path:"build_id" format:"uuid" doc:"Setup id."`
 }
 
 type updateRevisionIn struct {

@@ -1,0 +1,417 @@
+package web_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"docket/internal/testkit"
+)
+
+// referencePath is the Duvo v2 OpenAPI document docket follows. It lives in shared/,
+// beside the repository (CI clones the repo with shared/ next to it).
+var referencePath = filepath.Join("..", "..", "shared", "reference", "duvo-openapi.json")
+
+// oasDoc is an OpenAPI document read generically, with its own $ref resolution.
+type oasDoc struct {
+	name string
+	root map[string]any
+}
+
+func loadReference(t *testing.T) *oasDoc {
+	t.Helper()
+	b, err := os.ReadFile(referencePath)
+	if err != nil {
+		t.Fatalf("the reference OpenAPI document is missing: %v.\nIt is expected at %s (shared/reference/duvo-openapi.json beside the repository checkout); "+
+			"without it docket's API cannot be checked against the Duvo v2 API it follows.", err, referencePath)
+	}
+	return parseDoc(t, "reference", b)
+}
+
+func parseDoc(t *testing.T, name string, b []byte) *oasDoc {
+	t.Helper()
+	var root map[string]any
+	if err := json.Unmarshal(b, &root); err != nil {
+		t.Fatalf("%s OpenAPI document is not JSON: %v", name, err)
+	}
+	return &oasDoc{name: name, root: root}
+}
+
+// resolve follows $ref (local refs only) until it reaches a schema.
+func (d *oasDoc) resolve(t *testing.T, v any) map[string]any {
+	t.Helper()
+	m, _ := v.(map[string]any)
+	for seen := 0; m != nil; seen++ {
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return m
+		}
+		if seen > 32 || !strings.HasPrefix(ref, "#/") {
+			t.Fatalf("%s: cannot resolve $ref %q", d.name, ref)
+		}
+		var cur any = d.root
+		for _, part := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+			part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+			cur = cur.(map[string]any)[part]
+		}
+		m, _ = cur.(map[string]any)
+	}
+	return m
+}
+
+type opRef struct {
+	method, path string
+	op           map[string]any
+}
+
+func (d *oasDoc) operations() map[string]opRef {
+	out := map[string]opRef{}
+	paths, _ := d.root["paths"].(map[string]any)
+	for p, item := range paths {
+		for method, op := range item.(map[string]any) {
+			o, ok := op.(map[string]any)
+			if !ok {
+				continue
+			}
+			if id, ok := o["operationId"].(string); ok {
+				out[id] = opRef{method: strings.ToUpper(method), path: p, op: o}
+			}
+		}
+	}
+	return out
+}
+
+// responseSchema is the JSON schema of an operation's 200 or 201 response.
+func (d *oasDoc) responseSchema(t *testing.T, op opRef, status string) map[string]any {
+	t.Helper()
+	responses, _ := op.op["responses"].(map[string]any)
+	r := d.resolve(t, responses[status])
+	if r == nil {
+		t.Fatalf("%s: %s %s has no %s response", d.name, op.method, op.path, status)
+	}
+	content, _ := r["content"].(map[string]any)
+	media, _ := content["application/json"].(map[string]any)
+	s := d.resolve(t, media["schema"])
+	if s == nil {
+		t.Fatalf("%s: %s %s's %s response has no JSON schema", d.name, op.method, op.path, status)
+	}
+	return s
+}
+
+// foundationOps are the operations this issue implements: operation id, method and path.
+// Those the reference defines must match it; the rest are docket's own.
+var foundationOps = map[string][2]string{
+	"listMyTeams":        {"GET", "/v2/teams"},
+	"getTeam":            {"GET", "/v2/teams/{teamId}"},
+	"listTeamMembers":    {"GET", "/v2/teams/{teamId}/members"},
+	"getProfile":         {"GET", "/v2/profile"},
+	"listAgents":         {"GET", "/v2/teams/{teamId}/agents"},
+	"createAgent":        {"POST", "/v2/teams/{teamId}/agents"},
+	"getAgent":           {"GET", "/v2/agents/{agent_id}"},
+	"updateAgent":        {"PATCH", "/v2/agents/{agent_id}"},
+	"deleteAgent":        {"DELETE", "/v2/agents/{agent_id}"},
+	"moveAgent":          {"POST", "/v2/agents/{agent_id}/move"},
+	"listAgentFolders":   {"GET", "/v2/teams/{teamId}/agent-folders"},
+	"createAgentFolder":  {"POST", "/v2/teams/{teamId}/agent-folders"},
+	"updateAgentFolder":  {"PATCH", "/v2/agent-folders/{folder_id}"},
+	"deleteAgentFolder":  {"DELETE", "/v2/agent-folders/{folder_id}"},
+	"moveAgentsToFolder": {"POST", "/v2/teams/{teamId}/agent-folders/move-agents"},
+	"listAgentRevisions": {"GET", "/v2/agents/{agent_id}/revisions"},
+	"createRevision":     {"POST", "/v2/agents/{agent_id}/revisions"},
+	"getRevision":        {"GET", "/v2/agents/{agent_id}/revisions/{build_id}"},
+	"updateRevision":     {"PATCH", "/v2/revisions/{build_id}"},
+	"promoteRevision":    {"POST", "/v2/revisions/{build_id}/promote"},
+	"listApiKeys":        {"GET", "/v2/teams/{teamId}/api-keys"},
+	"createApiKey":       {"POST", "/v2/teams/{teamId}/api-keys"},
+	"revokeApiKey":       {"DELETE", "/v2/teams/{teamId}/api-keys/{key_id}"},
+	"listAuditLog":       {"GET", "/v2/teams/{teamId}/audit-log"},
+}
+
+func fetchOpenAPI(t *testing.T, s *testkit.Server) *oasDoc {
+	t.Helper()
+	r := s.Do(t, "GET", "/v2/openapi.json", "", nil)
+	if r.Status != 200 {
+		t.Fatalf("GET /v2/openapi.json: %d %s", r.Status, r.Body)
+	}
+	return parseDoc(t, "docket", r.Body)
+}
+
+func TestOpenAPIOperationsMatchReference(t *testing.T) {
+	ref := loadReference(t)
+	s := testkit.StartServer(t, testkit.Options{})
+	doc := fetchOpenAPI(t, s)
+	if v, _ := doc.root["openapi"].(string); !strings.HasPrefix(v, "3.1") {
+		t.Fatalf("openapi version = %q, want 3.1.x", v)
+	}
+	ours, theirs := doc.operations(), ref.operations()
+	ids := make([]string, 0, len(foundationOps))
+	for id := range foundationOps {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		want := foundationOps[id]
+		if r, ok := theirs[id]; ok && (r.method != want[0] || r.path != want[1]) {
+			t.Fatalf("test table disagrees with the reference: %s is %s %s there", id, r.method, r.path)
+		}
+		got, ok := ours[id]
+		if !ok {
+			t.Errorf("operationId %s is missing from /v2/openapi.json", id)
+			continue
+		}
+		if got.method != want[0] || got.path != want[1] {
+			t.Errorf("%s is %s %s, want %s %s", id, got.method, got.path, want[0], want[1])
+		}
+		if sec, _ := got.op["security"].([]any); len(sec) == 0 {
+			t.Errorf("%s declares no security requirement", id)
+		}
+	}
+}
+
+// TestResponseFieldsCoverReference walks the reference's response schema of listAgents,
+// getAgent and createRevision, resolving $ref, and requires every property it marks
+// required, at every object level, in two places: docket's published schema for the
+// same operation, and a real response from the running server.
+func TestResponseFieldsCoverReference(t *testing.T) {
+	ref := loadReference(t)
+	w := newWorld(t, testkit.Options{})
+	s := w.s
+	doc := fetchOpenAPI(t, s)
+	agent, _ := createAgent(t, s, w.team, w.owner, "Shape", true)
+	s.Do(t, "PATCH", "/v2/agents/"+agent, w.owner, map[string]any{"pinned": true, "thread_id": "th"})
+	ours, theirs := doc.operations(), ref.operations()
+
+	cases := []struct {
+		op, status string
+		call       func(t *testing.T) *testkit.Response
+	}{
+		{"listAgents", "200", func(t *testing.T) *testkit.Response {
+			return s.Do(t, "GET", "/v2/teams/"+w.team+"/agents", w.owner, nil)
+		}},
+		{"getAgent", "200", func(t *testing.T) *testkit.Response {
+			return s.Do(t, "GET", "/v2/agents/"+agent, w.owner, nil)
+		}},
+		{"createRevision", "201", func(t *testing.T) *testkit.Response {
+			return s.Do(t, "POST", "/v2/agents/"+agent+"/revisions", w.owner, map[string]any{"name": "shape", "config": setupConfig("Shape.")})
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.op, func(t *testing.T) {
+			refSchema := ref.responseSchema(t, theirs[c.op], c.status)
+			if _, ok := ours[c.op]; !ok {
+				t.Fatalf("%s missing from docket's OpenAPI document", c.op)
+			}
+			ourSchema := doc.responseSchema(t, ours[c.op], c.status)
+
+			var schemaGaps []string
+			compareSchemas(t, ref, doc, refSchema, ourSchema, "$", &schemaGaps)
+			for _, g := range schemaGaps {
+				t.Errorf("docket's %s schema: %s", c.op, g)
+			}
+
+			r := c.call(t)
+			if r.Status != 200 && r.Status != 201 {
+				t.Fatalf("%s: %d %s", c.op, r.Status, r.Body)
+			}
+			var body any
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			var levels int
+			for _, g := range checkInstance(t, ref, refSchema, body, "$", &levels) {
+				t.Errorf("%s response: %s", c.op, g)
+			}
+			if levels < 3 {
+				t.Fatalf("%s: only %d object levels compared; the walk did not reach nested objects", c.op, levels)
+			}
+		})
+	}
+}
+
+func schemaTypes(s map[string]any) []string {
+	switch v := s["type"].(type) {
+	case string:
+		return []string{v}
+	case []any:
+		var out []string
+		for _, x := range v {
+			out = append(out, fmt.Sprint(x))
+		}
+		return out
+	}
+	return nil
+}
+
+func requiredOf(s map[string]any) []string {
+	var out []string
+	for _, r := range asList(s["required"]) {
+		out = append(out, fmt.Sprint(r))
+	}
+	return out
+}
+
+func asList(v any) []any { l, _ := v.([]any); return l }
+
+// branches lists the alternatives of an anyOf/oneOf schema, or the schema itself.
+func branches(d *oasDoc, t *testing.T, s map[string]any) []map[string]any {
+	for _, k := range []string{"anyOf", "oneOf"} {
+		if l := asList(s[k]); len(l) > 0 {
+			var out []map[string]any
+			for _, b := range l {
+				if r := d.resolve(t, b); r != nil {
+					out = append(out, r)
+				}
+			}
+			return out
+		}
+	}
+	return []map[string]any{s}
+}
+
+// ourBranches is branches for docket's schema, also dropping a {"type":"null"} branch.
+func ourBranches(d *oasDoc, t *testing.T, s map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, b := range branches(d, t, s) {
+		if ty := schemaTypes(b); len(ty) == 1 && ty[0] == "null" {
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// compareSchemas records, under at, every property ref requires that ours lacks, and
+// descends into the properties both define. A reference anyOf is met when one of its
+// alternatives is.
+func compareSchemas(t *testing.T, ref, doc *oasDoc, rs, ours map[string]any, at string, gaps *[]string) {
+	t.Helper()
+	if hasAlternatives(rs) {
+		var missed [][]string
+		for _, b := range branches(ref, t, rs) {
+			var g []string
+			compareSchemas(t, ref, doc, b, ours, at, &g)
+			if len(g) == 0 {
+				return
+			}
+			missed = append(missed, g)
+		}
+		*gaps = append(*gaps, noAlternative(at, missed))
+		return
+	}
+	if ob := ourBranches(doc, t, ours); len(ob) > 0 {
+		ours = ob[0]
+	}
+	if items := ref.resolve(t, rs["items"]); items != nil {
+		// A list docket declares always empty (maxItems 0, e.g. integration_configs)
+		// sends no items, so it has no item fields to compare.
+		if n, ok := ours["maxItems"].(float64); ok && n == 0 {
+			return
+		}
+		oi := doc.resolve(t, ours["items"])
+		if oi == nil {
+			*gaps = append(*gaps, at+": the reference has an array, docket does not")
+			return
+		}
+		compareSchemas(t, ref, doc, items, oi, at+"[]", gaps)
+		return
+	}
+	rprops, _ := rs["properties"].(map[string]any)
+	if len(rprops) == 0 {
+		return
+	}
+	oprops, _ := ours["properties"].(map[string]any)
+	for _, name := range requiredOf(rs) {
+		if _, ok := oprops[name]; !ok {
+			*gaps = append(*gaps, fmt.Sprintf("%s.%s: required by the reference, not in docket's schema", at, name))
+		}
+	}
+	names := make([]string, 0, len(rprops))
+	for n := range rprops {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		op, ok := oprops[n]
+		if !ok {
+			continue
+		}
+		compareSchemas(t, ref, doc, ref.resolve(t, rprops[n]), doc.resolve(t, op), at+"."+n, gaps)
+	}
+}
+
+// noAlternative reports an anyOf none of whose alternatives was met, with what each lacked.
+func noAlternative(at string, missed [][]string) string {
+	parts := make([]string, len(missed))
+	for i, g := range missed {
+		parts[i] = fmt.Sprintf("alternative %d lacks [%s]", i+1, strings.Join(g, "; "))
+	}
+	return fmt.Sprintf("%s: meets none of the reference's anyOf alternatives: %s", at, strings.Join(parts, " | "))
+}
+
+func hasAlternatives(s map[string]any) bool {
+	return len(asList(s["anyOf"])) > 0 || len(asList(s["oneOf"])) > 0
+}
+
+// checkInstance returns every property the reference schema requires that the JSON
+// value v lacks, at every object level it can reach (through arrays, and through the
+// anyOf alternative v matches best). levels counts the objects compared.
+func checkInstance(t *testing.T, ref *oasDoc, s map[string]any, v any, at string, levels *int) []string {
+	t.Helper()
+	if v == nil {
+		return nil // null where docket has no such concept: nothing below to compare
+	}
+	if hasAlternatives(s) {
+		var missed [][]string
+		for _, b := range branches(ref, t, s) {
+			n := 0
+			g := checkInstance(t, ref, b, v, at, &n)
+			if len(g) == 0 {
+				*levels += n
+				return nil
+			}
+			missed = append(missed, g)
+		}
+		return []string{noAlternative(at, missed)}
+	}
+	switch val := v.(type) {
+	case []any:
+		items := ref.resolve(t, s["items"])
+		if items == nil {
+			return nil
+		}
+		var gaps []string
+		for i, it := range val {
+			gaps = append(gaps, checkInstance(t, ref, items, it, fmt.Sprintf("%s[%d]", at, i), levels)...)
+		}
+		return gaps
+	case map[string]any:
+		if !slices.Contains(schemaTypes(s), "object") && s["properties"] == nil {
+			return nil
+		}
+		*levels++
+		var gaps []string
+		for _, name := range requiredOf(s) {
+			if _, ok := val[name]; !ok {
+				gaps = append(gaps, fmt.Sprintf("%s.%s: required by the reference, missing (present: %s)", at, name, strings.Join(keysOf(val), ", ")))
+			}
+		}
+		props, _ := s["properties"].(map[string]any)
+		names := make([]string, 0, len(props))
+		for n := range props {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if sub, ok := val[n]; ok {
+				gaps = append(gaps, checkInstance(t, ref, ref.resolve(t, props[n]), sub, at+"."+n, levels)...)
+			}
+		}
+		return gaps
+	}
+	return nil
+}
