@@ -10,6 +10,11 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrConflict = errors.New("conflict")
 	ErrInvalid  = errors.New("invalid")
+	// ErrForbidden is a rule about who may act, beyond roles (e.g. distinct_approver).
+	ErrForbidden = errors.New("forbidden")
+	// ErrLeaseLost tells an executor the run is no longer its own: it was stopped, or
+	// its lease expired and another executor took it over. The executor must drop it.
+	ErrLeaseLost = errors.New("run lease lost")
 )
 
 // Error carries a sentence meant for the user alongside its kind.
@@ -31,4 +36,8 @@ func conflict(format string, args ...any) error {
 
 func invalid(format string, args ...any) error {
 	return &Error{Kind: ErrInvalid, Msg: fmt.Sprintf(format, args...)}
+}
+
+func forbidden(format string, args ...any) error {
+	return &Error{Kind: ErrForbidden, Msg: fmt.Sprintf(format, args...)}
 }

@@ -104,6 +104,8 @@ func fail(ctx context.Context, err error) error {
 			return apiError(http.StatusConflict, "%s", se.Msg)
 		case errors.Is(se.Kind, store.ErrInvalid):
 			return apiError(http.StatusBadRequest, "%s", se.Msg)
+		case errors.Is(se.Kind, store.ErrForbidden):
+			return apiError(http.StatusForbidden, "%s", se.Msg)
 		}
 	}
 	var ae *APIError

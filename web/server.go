@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -27,6 +28,8 @@ type Config struct {
 	MaxBodyBytes int64
 	// RateLimit is requests per minute per API key (default 600; negative disables).
 	RateLimit int
+	// Runs starts, resumes and stops Jobs (the runtime engine).
+	Runs Runs
 }
 
 // Server routes every HTTP request the appliance answers.
@@ -40,6 +43,10 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	ready   func(context.Context) error
+	runs    Runs
+	// closing ends long-lived streams when the server shuts down.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds the server and registers every operation.
@@ -54,7 +61,7 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	installErrorModel()
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), runs: cfg.Runs, closing: make(chan struct{})}
 	if cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.RateLimit, time.Minute)
 	}
@@ -70,7 +77,7 @@ func New(cfg Config) *Server {
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearerAuth": {Type: "http", Scheme: "bearer", Description: "An API key (dk_…) from `docket apikey create` or createApiKey."},
 	}
-	s.api = humago.New(s.mux, hc)
+	s.api = humago.New(wildcardMux{s.mux}, hc)
 	s.api.UseMiddleware(s.authenticate)
 
 	s.registerTeams()
@@ -79,6 +86,9 @@ func New(cfg Config) *Server {
 	s.registerFolders()
 	s.registerRevisions()
 	s.registerAudit()
+	s.registerRuns()
+	s.registerMemory()
+	referenceWildcards(s.api.OpenAPI())
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -93,6 +103,9 @@ func New(cfg Config) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// CloseStreams ends open event streams; call it when the HTTP server shuts down.
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // SetReadiness adds a check /readyz runs besides the database's (e.g. workers started).
 func (s *Server) SetReadiness(check func(context.Context) error) { s.ready = check }

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
+	"docket/runtime"
 	"docket/store"
 	"docket/web"
 )
@@ -23,6 +25,7 @@ type Server struct {
 	Dir      string
 	Store    *store.Store
 	Web      *web.Server
+	Engine   *runtime.Engine
 	TeamID   string
 	OwnerID  string
 	OwnerKey string
@@ -35,6 +38,13 @@ type Options struct {
 	RateLimit    int
 	MaxBodyBytes int64
 	Logger       *slog.Logger
+	// Model is the model backend runs talk to (e.g. a FakeOllama's client); nil means
+	// one that is never reachable, for tests that start no runs.
+	Model runtime.Model
+	// ModelHost is what model errors name; defaults to the model's URL.
+	ModelHost string
+	// Engine adjusts the run engine's config (workers, lease, retries) before it starts.
+	Engine func(*runtime.Config)
 }
 
 // StartServer starts a server on a loopback port with the first-start bootstrap done and
@@ -64,12 +74,35 @@ func StartServer(t testing.TB, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes})
+	if opts.Model == nil {
+		m, err := runtime.NewOllama("http://127.0.0.1:1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Model, opts.ModelHost = m, "http://127.0.0.1:1"
+	}
+	ecfg := runtime.Config{Store: st, Model: opts.Model, ModelHost: opts.ModelHost, Log: opts.Logger, ModelBackoff: time.Millisecond}
+	if opts.Engine != nil {
+		opts.Engine(&ecfg)
+	}
+	eng := runtime.New(ecfg)
+	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng})
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := eng.Run(ctx); err != nil {
+			t.Errorf("run engine: %v", err)
+		}
+	}()
 	hs := httptest.NewServer(w)
-	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client()}
+	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client()}
 	s.OwnerKey = s.Key(t, team.ID, owner.ID)
 	t.Cleanup(func() {
+		w.CloseStreams()
 		hs.Close()
+		cancel()
+		<-done
 		st.Close()
 	})
 	return s

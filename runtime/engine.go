@@ -1,0 +1,239 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+
+	"docket/store"
+)
+
+// Config is what the engine is built from.
+type Config struct {
+	Store *store.Store
+	Model Model
+	// ModelHost is shown in model errors (e.g. http://127.0.0.1:11434).
+	ModelHost string
+	Log       *slog.Logger
+	// Workers is how many runs execute at once (default 4).
+	Workers int
+	// Lease is how long a claimed run stays an executor's without a heartbeat (default 30 s).
+	Lease time.Duration
+	// ModelRetries and ModelBackoff shape retries of failed model calls (default 3, 500 ms doubling).
+	ModelRetries int
+	ModelBackoff time.Duration
+	// HTTPClient makes http_request calls (default: a client with sane timeouts).
+	HTTPClient *http.Client
+	// Notify is called after a transaction that may have queued webhooks, to wake their
+	// delivery worker.
+	Notify func()
+}
+
+// Engine executes runs: a pool of workers claims runnable runs from the store and
+// drives them turn by turn. Waiting runs hold no worker; the store is the truth and the
+// wake channel only makes workers look sooner.
+type Engine struct {
+	cfg   Config
+	st    *store.Store
+	log   *slog.Logger
+	tools *Registry
+	hub   *Hub
+	wake  chan struct{}
+	gates chan struct{}
+	id    string
+
+	mu     sync.Mutex
+	active map[string]context.CancelFunc
+}
+
+// New builds an engine with the built-in tools registered.
+func New(cfg Config) *Engine {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.ModelRetries == 0 {
+		cfg.ModelRetries = 3
+	}
+	if cfg.ModelBackoff <= 0 {
+		cfg.ModelBackoff = 500 * time.Millisecond
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 60 * time.Second}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Notify == nil {
+		cfg.Notify = func() {}
+	}
+	e := &Engine{cfg: cfg, st: cfg.Store, log: cfg.Log, tools: NewRegistry(), hub: NewHub(),
+		wake: make(chan struct{}, 1), gates: make(chan struct{}, 1), id: uuid.NewString()[:8], active: map[string]context.CancelFunc{}}
+	for _, t := range humanTools() {
+		e.tools.Register(t)
+	}
+	for _, t := range memoryTools(cfg.Store) {
+		e.tools.Register(t)
+	}
+	e.tools.Register(httpTool(cfg.HTTPClient))
+	return e
+}
+
+// Tools is the engine's tool registry.
+func (e *Engine) Tools() *Registry { return e.tools }
+
+// Hub is where run events are published.
+func (e *Engine) Hub() *Hub { return e.hub }
+
+// Wake makes an idle worker look for work now.
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) wakeSweeper() {
+	select {
+	case e.gates <- struct{}{}:
+	default:
+	}
+}
+
+// Run executes runs until ctx ends. Runs left 'running' by a process that died are
+// taken back at once: `docket serve` holds the data dir's lock, so no other executor can
+// own them.
+func (e *Engine) Run(ctx context.Context) error {
+	n, err := e.st.RecoverRuns(ctx)
+	if err != nil {
+		return fmt.Errorf("recover runs: %w", err)
+	}
+	if n > 0 {
+		e.log.Info("resuming runs interrupted by the last shutdown", "count", n)
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	for i := range e.cfg.Workers {
+		owner := fmt.Sprintf("%s/%d", e.id, i)
+		g.Go(func() error { e.worker(ctx, owner); return nil })
+	}
+	g.Go(func() error { e.sweep(ctx); return nil })
+	return g.Wait()
+}
+
+func (e *Engine) worker(ctx context.Context, owner string) {
+	for ctx.Err() == nil {
+		run, err := e.st.ClaimRun(ctx, owner, e.cfg.Lease)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Error("claiming a run failed", "err", err)
+			}
+		} else if run != nil {
+			// Another run may be waiting too: pass the wake-up on before working.
+			e.Wake()
+			e.drive(ctx, owner, *run)
+			continue
+		}
+		wait := e.cfg.Lease
+		if due, ok, err := e.st.NextRunDue(ctx); err == nil && ok {
+			wait = min(wait, max(time.Until(due), time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-e.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// sweep expires gates at their deadlines.
+func (e *Engine) sweep(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := e.st.ExpireGates(ctx)
+		if err != nil && ctx.Err() == nil {
+			e.log.Error("expiring gates failed", "err", err)
+		}
+		if n > 0 {
+			e.log.Info("gates expired", "count", n)
+			e.cfg.Notify()
+			e.Wake()
+		}
+		wait := time.Minute
+		if next, ok, err := e.st.NextGateExpiry(ctx); err == nil && ok {
+			wait = min(wait, max(time.Until(next), time.Millisecond))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-e.gates:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// changed tells watchers, workers and the webhook worker that a run's state moved.
+func (e *Engine) changed(r store.Run) {
+	e.hub.Publish(Event{Type: "status", RunID: r.ID, TeamID: r.TeamID, Status: r.Status})
+	e.cfg.Notify()
+	e.Wake()
+}
+
+// StartRun creates a run and wakes a worker for it.
+func (e *Engine) StartRun(ctx context.Context, a store.Actor, nr store.NewRun) (store.Run, error) {
+	r, err := e.st.StartRun(ctx, a, nr)
+	if err != nil {
+		return store.Run{}, err
+	}
+	e.changed(r)
+	return r, nil
+}
+
+// Respond records a person's decision on a gate and resumes the run.
+func (e *Engine) Respond(ctx context.Context, a store.Actor, runID, gateID string, resp store.GateResponse) (store.Gate, error) {
+	g, err := e.st.RespondGate(ctx, a, runID, gateID, resp)
+	if err != nil {
+		return store.Gate{}, err
+	}
+	e.hub.Publish(Event{Type: "status", RunID: runID, TeamID: g.TeamID, Status: store.RunPending})
+	e.Wake()
+	e.wakeSweeper()
+	return g, nil
+}
+
+// PostMessage adds a person's message to a waiting or ended run and resumes it.
+func (e *Engine) PostMessage(ctx context.Context, a store.Actor, runID, text string) (store.Message, error) {
+	m, err := e.st.PostRunMessage(ctx, a, runID, text)
+	if err != nil {
+		return store.Message{}, err
+	}
+	e.hub.Publish(Event{Type: "message", RunID: runID, TeamID: a.TeamID, Message: &m})
+	e.hub.Publish(Event{Type: "status", RunID: runID, TeamID: a.TeamID, Status: store.RunPending})
+	e.Wake()
+	return m, nil
+}
+
+// Stop stops a run; a worker driving it is interrupted at once.
+func (e *Engine) Stop(ctx context.Context, a store.Actor, runID string) (store.Run, error) {
+	r, err := e.st.StopRun(ctx, a, runID)
+	if err != nil {
+		return store.Run{}, err
+	}
+	e.mu.Lock()
+	cancel := e.active[runID]
+	e.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	e.changed(r)
+	return r, nil
+}

@@ -1,0 +1,155 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"docket/runtime"
+	"docket/store"
+)
+
+// sseKeepAlive keeps idle streams from being cut by proxies and notices gone clients.
+const sseKeepAlive = 15 * time.Second
+
+type statusEventJSON struct {
+	RunID  string  `json:"run_id"`
+	Status string  `json:"status"`
+	Error  *string `json:"error,omitempty"`
+}
+
+type tokenEventJSON struct {
+	RunID string `json:"run_id"`
+	Text  string `json:"text"`
+}
+
+// registerRunEvents serves a run's live event stream (docket addition): `message`
+// events carry the message's seq as their id, so a client that reconnects with
+// Last-Event-ID gets exactly what it missed from the database; `status` and `token`
+// events are live only.
+func (s *Server) registerRunEvents() {
+	huma.Register(s.api, s.op(huma.Operation{OperationID: "streamRunEvents", Method: http.MethodGet, Path: "/v2/runs/{run_id}/events",
+		Summary: "Stream a Job's events (SSE)", Tags: []string{"Jobs"},
+		Description: "docket addition. Server-sent events: `status` {run_id, status, error?} on every status change, `message` (a message " +
+			"as listRunMessages returns it; the SSE id is its seq) for every committed message, `token` {run_id, text} for streamed model " +
+			"output. Reconnect with Last-Event-ID to resume without losing messages.",
+		Responses: map[string]*huma.Response{"200": {Description: "An event stream.", Content: map[string]*huma.MediaType{
+			"text/event-stream": {Schema: &huma.Schema{Type: "string"}}}}}}, store.RoleViewer),
+		func(ctx context.Context, in *struct {
+			RunPath
+			LastEventID string `header:"Last-Event-ID" doc:"The seq of the last message event received."`
+		}) (*huma.StreamResponse, error) {
+			team := principal(ctx).TeamID
+			if _, err := s.store.GetRun(ctx, team, in.RunID); err != nil {
+				return nil, fail(ctx, err)
+			}
+			last, _ := strconv.Atoi(in.LastEventID)
+			return &huma.StreamResponse{Body: func(hc huma.Context) {
+				hc.SetHeader("Content-Type", "text/event-stream")
+				hc.SetHeader("Cache-Control", "no-cache")
+				s.streamRun(hc.Context(), hc.BodyWriter(), team, in.RunID, last)
+			}}, nil
+		})
+}
+
+func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string, last int) {
+	flush := flusher(w)
+	send := func(event string, id int, data any) bool {
+		b, err := json.Marshal(data)
+		if err != nil {
+			return false
+		}
+		if id > 0 {
+			fmt.Fprintf(w, "id: %d\n", id)
+		}
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+			return false
+		}
+		flush()
+		return true
+	}
+	// Subscribe before reading the backlog, so nothing falls between the two.
+	sub := s.runs.Hub().Subscribe(runID)
+	defer sub.Close()
+	catchUp := func() bool {
+		ms, err := s.store.MessagesAfter(ctx, runID, last)
+		if err != nil {
+			return false
+		}
+		for _, m := range ms {
+			if !send("message", m.Seq, messageOut(m)) {
+				return false
+			}
+			last = m.Seq
+		}
+		return true
+	}
+	sendStatus := func() bool {
+		r, err := s.store.GetRun(ctx, team, runID)
+		if err != nil {
+			return false
+		}
+		return send("status", 0, statusEventJSON{RunID: runID, Status: r.Status, Error: r.Error})
+	}
+	if !catchUp() || !sendStatus() {
+		return
+	}
+	ping := time.NewTicker(sseKeepAlive)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.closing:
+			return
+		case <-ping.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+			flush()
+		case ev := <-sub.C:
+			if sub.Lagged.Swap(false) && !catchUp() {
+				return
+			}
+			if !s.sendEvent(ev, &last, send, sendStatus) {
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) sendEvent(ev runtime.Event, last *int, send func(string, int, any) bool, sendStatus func() bool) bool {
+	switch ev.Type {
+	case "message":
+		if ev.Message.Seq <= *last {
+			return true
+		}
+		*last = ev.Message.Seq
+		return send("message", ev.Message.Seq, messageOut(*ev.Message))
+	case "token":
+		return send("token", 0, tokenEventJSON{RunID: ev.RunID, Text: ev.Token})
+	default:
+		// Read the status back, so the stream shows the committed state and its error.
+		return sendStatus()
+	}
+}
+
+// flusher finds the http.Flusher under the middleware's wrappers.
+func flusher(w io.Writer) func() {
+	for {
+		if f, ok := w.(http.Flusher); ok {
+			return f.Flush
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return func() {}
+		}
+		w = u.Unwrap()
+	}
+}
