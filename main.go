@@ -52,6 +52,13 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		return err
 	}
 	defer unlock()
+	// Listen before the first-start bootstrap: a busy port must fail before an owner
+	// password is generated, or that password would be stored but never shown.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another program using it? choose another with --addr)", cfg.Addr, err)
+	}
+	defer ln.Close()
 
 	st, err := store.Open(ctx, dir.DBPath(), store.Options{Durability: cfg.Durability})
 	if err != nil {
@@ -64,10 +71,6 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	}
 
 	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit})
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another program using it? choose another with --addr)", cfg.Addr, err)
-	}
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 
 	g, gctx := errgroup.WithContext(ctx)
