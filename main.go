@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"docket/cli"
+	"docket/runtime"
 	"docket/store"
 	"docket/web"
 )
@@ -70,8 +71,15 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		return err
 	}
 
-	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit})
+	host := runtime.OllamaHost()
+	model, err := runtime.NewOllama(host)
+	if err != nil {
+		return err
+	}
+	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers})
+	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine})
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	httpSrv.RegisterOnShutdown(srv.CloseStreams)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -81,6 +89,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		return nil
 	})
 	g.Go(func() error { return pruneLoop(gctx, st, log) })
+	g.Go(func() error { return engine.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
@@ -90,7 +99,8 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	})
 
 	addr := ln.Addr().String()
-	log.Info("docket started", "addr", addr, "data", dir.Path, "version", version, "startup_ms", time.Since(start).Milliseconds())
+	log.Info("docket started", "addr", addr, "data", dir.Path, "version", version, "workers", cfg.Workers, "ollama", host,
+		"startup_ms", time.Since(start).Milliseconds())
 	printWelcome(stdout, addr, dir.Path, password)
 	if cfg.Ready != nil {
 		cfg.Ready(addr)

@@ -23,6 +23,7 @@ type ServeConfig struct {
 	Durability   string
 	RateLimit    int
 	MaxBodyBytes int64
+	Workers      int
 	Version      string
 	// Ready, when set, is called with the address the server listens on once it serves.
 	Ready func(addr string)
@@ -40,7 +41,7 @@ func New(version string, serve ServeFunc) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(version, serve), apikeyCmd(), teamCmd(), auditCmd(), backupCmd())
+	root.AddCommand(serveCmd(version, serve), apikeyCmd(), teamCmd(), auditCmd(), backupCmd(), doctorCmd())
 	return root
 }
 

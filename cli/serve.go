@@ -13,12 +13,16 @@ import (
 func serveCmd(version string, serve ServeFunc) *cobra.Command {
 	cfg := ServeConfig{Version: version}
 	rate, _ := strconv.Atoi(envOr("DOCKET_RATE_LIMIT", "600"))
+	workers, _ := strconv.Atoi(envOr("DOCKET_WORKERS", "4"))
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the appliance: API, workers and dashboard",
 		Long: "Runs docket in the foreground. On first start it creates the data directory, the database, the team \"Default\" " +
 			"and the owner admin@localhost (password from DOCKET_ADMIN_PASSWORD, or generated and printed once).",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cfg.Workers < 1 {
+				return fmt.Errorf("--workers %d: want at least 1", cfg.Workers)
+			}
 			switch cfg.LogFormat {
 			case "text", "json":
 			default:
@@ -37,5 +41,6 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 	f.StringVar(&cfg.Durability, "durability", envOr("DOCKET_DURABILITY", "normal"), "normal (survives a killed process) or full (also survives power loss; slower) (env DOCKET_DURABILITY)")
 	f.IntVar(&cfg.RateLimit, "rate-limit", rate, "API requests per minute per key; -1 disables (env DOCKET_RATE_LIMIT)")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 10<<20, "largest accepted JSON request body")
+	f.IntVar(&cfg.Workers, "workers", workers, "Jobs executed at once (env DOCKET_WORKERS)")
 	return cmd
 }
