@@ -307,17 +307,21 @@ func (d *driver) turn(history []store.Message) (bool, error) {
 	var resp api.Message
 	var metrics api.Metrics
 	start := time.Now()
-	err = d.chat(req, func(r api.ChatResponse) error {
-		if r.Message.Content != "" {
-			d.e.hub.Publish(Event{Type: "token", RunID: d.run.ID, TeamID: d.run.TeamID, Token: r.Message.Content})
+	err = d.chat(req, func() api.ChatResponseFunc {
+		// A retried call starts its answer afresh.
+		resp, metrics = api.Message{}, api.Metrics{}
+		return func(r api.ChatResponse) error {
+			if r.Message.Content != "" {
+				d.e.hub.Publish(Event{Type: "token", RunID: d.run.ID, TeamID: d.run.TeamID, Token: r.Message.Content})
+			}
+			resp.Content += r.Message.Content
+			resp.Thinking += r.Message.Thinking
+			resp.ToolCalls = append(resp.ToolCalls, r.Message.ToolCalls...)
+			if r.Done {
+				metrics = r.Metrics
+			}
+			return nil
 		}
-		resp.Content += r.Message.Content
-		resp.Thinking += r.Message.Thinking
-		resp.ToolCalls = append(resp.ToolCalls, r.Message.ToolCalls...)
-		if r.Done {
-			metrics = r.Metrics
-		}
-		return nil
 	})
 	if err != nil {
 		return false, err
@@ -346,19 +350,34 @@ func (d *driver) turn(history []store.Message) (bool, error) {
 	return t.Final, nil
 }
 
-// chat calls the model, retrying failures that may pass (backend down, 5xx) with backoff.
-func (d *driver) chat(req *api.ChatRequest, fn api.ChatResponseFunc) error {
+// chat calls the model, retrying failures that may pass (backend down, 5xx, a stream
+// cut short) with backoff. start gives each attempt a fresh response callback.
+func (d *driver) chat(req *api.ChatRequest, start func() api.ChatResponseFunc) error {
 	backoff := d.e.cfg.ModelBackoff
 	for attempt := 0; ; attempt++ {
-		err := d.e.cfg.Model.Chat(d.ctx, req, fn)
-		if err == nil || d.ctx.Err() != nil {
-			return err
+		done := false
+		fn := start()
+		err := d.e.cfg.Model.Chat(d.ctx, req, func(r api.ChatResponse) error {
+			done = done || r.Done
+			return fn(r)
+		})
+		if d.ctx.Err() != nil {
+			return d.ctx.Err()
 		}
-		me := classify(err, d.e.cfg.ModelHost, req.Model)
+		var me *ModelError
+		switch {
+		case err == nil && done:
+			return nil
+		case err == nil:
+			// Ollama can end a stream without its final chunk (e.g. a runaway repeat).
+			me = &ModelError{Msg: fmt.Sprintf("model %q stopped answering before it finished", req.Model), Retryable: true}
+		default:
+			me = classify(err, d.e.cfg.ModelHost, req.Model)
+		}
 		if !me.Retryable || attempt >= d.e.cfg.ModelRetries {
 			return me
 		}
-		d.log.Warn("model call failed; retrying", "attempt", attempt+1, "err", err)
+		d.log.Warn("model call failed; retrying", "attempt", attempt+1, "err", me.Msg)
 		t := time.NewTimer(backoff)
 		select {
 		case <-d.ctx.Done():
