@@ -271,11 +271,11 @@ func (s *Store) RespondGate(ctx context.Context, a Actor, runID, gateID string, 
 				}
 			}
 		case "question":
+			if resp.Approved != nil {
+				return Target{}, invalid("approved: only for approval requests; this one is a question and needs answers")
+			}
 			if len(resp.Answers) == 0 {
 				return Target{}, invalid("answers: required for question requests, as {\"<question>\": \"<answer>\"}")
-			}
-			if resp.Approved != nil {
-				return Target{}, invalid("approved: only for approval requests; this one needs answers")
 			}
 			var qs []struct {
 				Question string `json:"question"`

@@ -1,4 +1,0 @@
-package runtime
-
-// ValidateWebhookURL: replaced by the webhooks branch at merge.
-func ValidateWebhookURL(raw string) error { return nil }
