@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"docket/cli"
+	"docket/runtime"
 	"docket/store"
 	"docket/web"
 )
@@ -63,7 +64,13 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		return err
 	}
 
-	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit})
+	master, err := dir.MasterKey()
+	if err != nil {
+		return err
+	}
+	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, MasterKey: master})
+	hooks := runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: srv.Registry()})
+	srv.SetWebhookWorker(hooks)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another program using it? choose another with --addr)", cfg.Addr, err)
@@ -78,6 +85,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		return nil
 	})
 	g.Go(func() error { return pruneLoop(gctx, st, log) })
+	g.Go(func() error { return hooks.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)

@@ -27,6 +27,9 @@ type Config struct {
 	MaxBodyBytes int64
 	// RateLimit is requests per minute per API key (default 600; negative disables).
 	RateLimit int
+	// MasterKey is the server's master key (store.DataDir.MasterKey); secrets the API
+	// hands out, such as webhook signing secrets, derive from it.
+	MasterKey []byte
 }
 
 // Server routes every HTTP request the appliance answers.
@@ -40,6 +43,7 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	ready   func(context.Context) error
+	hooks   webhookWaker
 }
 
 // New builds the server and registers every operation.
@@ -79,6 +83,7 @@ func New(cfg Config) *Server {
 	s.registerFolders()
 	s.registerRevisions()
 	s.registerAudit()
+	s.registerWebhooks()
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"docket/runtime"
 	"docket/store"
 	"docket/web"
 )
@@ -27,6 +28,8 @@ type Server struct {
 	OwnerID  string
 	OwnerKey string
 	Client   *http.Client
+	// Webhooks is the delivery worker, when Options.Webhooks asked for one.
+	Webhooks *runtime.WebhookDeliverer
 }
 
 // Options adjust a test server.
@@ -35,6 +38,9 @@ type Options struct {
 	RateLimit    int
 	MaxBodyBytes int64
 	Logger       *slog.Logger
+	// Webhooks, when set, runs a webhook delivery worker with these options for the
+	// server's lifetime, so tests can observe deliveries.
+	Webhooks *runtime.WebhookOptions
 }
 
 // StartServer starts a server on a loopback port with the first-start bootstrap done and
@@ -64,14 +70,40 @@ func StartServer(t testing.TB, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes})
+	master, err := d.MasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, MasterKey: master})
+	var hooks *runtime.WebhookDeliverer
+	if opts.Webhooks != nil {
+		o := *opts.Webhooks
+		if o.Registerer == nil {
+			o.Registerer = w.Registry()
+		}
+		hooks = runtime.NewWebhookDeliverer(st, master, opts.Logger, o)
+		w.SetWebhookWorker(hooks) // before serving: handlers read it
+	}
 	hs := httptest.NewServer(w)
-	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client()}
+	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks}
 	s.OwnerKey = s.Key(t, team.ID, owner.ID)
 	t.Cleanup(func() {
 		hs.Close()
 		st.Close()
 	})
+	if hooks != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- hooks.Run(ctx) }()
+		// Registered after the cleanup above, so it runs first: the worker stops before
+		// the store closes.
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("webhook worker: %v", err)
+			}
+		})
+	}
 	return s
 }
 
