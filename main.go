@@ -71,13 +71,22 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		return err
 	}
 
+	master, err := dir.MasterKey()
+	if err != nil {
+		return err
+	}
 	host := runtime.OllamaHost()
 	model, err := runtime.NewOllama(host)
 	if err != nil {
 		return err
 	}
-	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers})
-	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine})
+	// The engine wakes the webhook worker after each state change; the worker reports
+	// into the server's metrics, and the server drives the engine.
+	var hooks *runtime.WebhookDeliverer
+	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers, Notify: func() { hooks.Wake() }})
+	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine, MasterKey: master})
+	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: srv.Registry()})
+	srv.SetWebhookWorker(hooks)
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	httpSrv.RegisterOnShutdown(srv.CloseStreams)
 
@@ -90,6 +99,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	})
 	g.Go(func() error { return pruneLoop(gctx, st, log) })
 	g.Go(func() error { return engine.Run(gctx) })
+	g.Go(func() error { return hooks.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)

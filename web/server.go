@@ -30,6 +30,9 @@ type Config struct {
 	RateLimit int
 	// Runs starts, resumes and stops Jobs (the runtime engine).
 	Runs Runs
+	// MasterKey is the server's master key (store.DataDir.MasterKey); secrets the API
+	// hands out, such as webhook signing secrets, derive from it.
+	MasterKey []byte
 }
 
 // Server routes every HTTP request the appliance answers.
@@ -44,6 +47,7 @@ type Server struct {
 	handler http.Handler
 	ready   func(context.Context) error
 	runs    Runs
+	hooks   webhookWaker
 	// closing ends long-lived streams when the server shuts down.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -88,6 +92,7 @@ func New(cfg Config) *Server {
 	s.registerAudit()
 	s.registerRuns()
 	s.registerMemory()
+	s.registerWebhooks()
 	referenceWildcards(s.api.OpenAPI())
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)

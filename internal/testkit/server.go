@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,8 @@ type Server struct {
 	OwnerID  string
 	OwnerKey string
 	Client   *http.Client
+	// Webhooks is the delivery worker, when Options.Webhooks asked for one.
+	Webhooks *runtime.WebhookDeliverer
 }
 
 // Options adjust a test server.
@@ -45,6 +48,9 @@ type Options struct {
 	ModelHost string
 	// Engine adjusts the run engine's config (workers, lease, retries) before it starts.
 	Engine func(*runtime.Config)
+	// Webhooks, when set, runs a webhook delivery worker with these options for the
+	// server's lifetime, so tests can observe deliveries.
+	Webhooks *runtime.WebhookOptions
 }
 
 // StartServer starts a server on a loopback port with the first-start bootstrap done and
@@ -74,6 +80,10 @@ func StartServer(t testing.TB, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	master, err := d.MasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if opts.Model == nil {
 		m, err := runtime.NewOllama("http://127.0.0.1:1")
 		if err != nil {
@@ -81,28 +91,48 @@ func StartServer(t testing.TB, opts Options) *Server {
 		}
 		opts.Model, opts.ModelHost = m, "http://127.0.0.1:1"
 	}
-	ecfg := runtime.Config{Store: st, Model: opts.Model, ModelHost: opts.ModelHost, Log: opts.Logger, ModelBackoff: time.Millisecond}
+	var hooks *runtime.WebhookDeliverer
+	ecfg := runtime.Config{Store: st, Model: opts.Model, ModelHost: opts.ModelHost, Log: opts.Logger, ModelBackoff: time.Millisecond,
+		Notify: func() {
+			if hooks != nil {
+				hooks.Wake()
+			}
+		}}
 	if opts.Engine != nil {
 		opts.Engine(&ecfg)
 	}
 	eng := runtime.New(ecfg)
-	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng})
+	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng, MasterKey: master})
+	if opts.Webhooks != nil {
+		o := *opts.Webhooks
+		if o.Registerer == nil {
+			o.Registerer = w.Registry()
+		}
+		hooks = runtime.NewWebhookDeliverer(st, master, opts.Logger, o)
+		w.SetWebhookWorker(hooks) // before serving: handlers read it
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var workers sync.WaitGroup
+	workers.Go(func() {
 		if err := eng.Run(ctx); err != nil {
 			t.Errorf("run engine: %v", err)
 		}
-	}()
+	})
+	if hooks != nil {
+		workers.Go(func() {
+			if err := hooks.Run(ctx); err != nil {
+				t.Errorf("webhook worker: %v", err)
+			}
+		})
+	}
 	hs := httptest.NewServer(w)
-	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client()}
+	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks}
 	s.OwnerKey = s.Key(t, team.ID, owner.ID)
 	t.Cleanup(func() {
 		w.CloseStreams()
 		hs.Close()
 		cancel()
-		<-done
+		workers.Wait()
 		st.Close()
 	})
 	return s
