@@ -1,7 +1,13 @@
 package web_test
 
 import (
+	"bufio"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -582,4 +588,190 @@ func TestStartRunIdempotencyKey(t *testing.T) {
 	if len(runs) != 1 {
 		t.Fatalf("%d runs started, want 1", len(runs))
 	}
+}
+
+// TestRunWebhooks: a run's webhook_url receives human_request_created and then
+// run_completed, each signed with the team's secret (verified here as a receiver would),
+// and a stopped run sends run_interrupted.
+func TestRunWebhooks(t *testing.T) {
+	type delivery struct {
+		id    string
+		event map[string]any
+	}
+	var mu sync.Mutex
+	var got []delivery
+	var secret string
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if err := verifyStandardWebhook(secret, r.Header, b); err != nil {
+			t.Errorf("signature: %v", err)
+			w.WriteHeader(400)
+			return
+		}
+		var ev map[string]any
+		json.Unmarshal(b, &ev)
+		mu.Lock()
+		got = append(got, delivery{r.Header.Get("webhook-id"), ev})
+		mu.Unlock()
+	}))
+	t.Cleanup(receiver.Close)
+	fake := testkit.NewFakeOllama(t)
+	m, _ := runtime.NewOllama(fake.URL)
+	w := newWorld(t, testkit.Options{Model: m, ModelHost: fake.URL, Webhooks: &runtime.WebhookOptions{Backoff: func(int) time.Duration { return time.Millisecond }}})
+	j := &jobs{world: w, fake: fake}
+	secret = j.s.Do(t, "GET", "/v2/teams/"+j.team+"/webhooks/signing-secret", j.owner, nil).JSON(t)["secret"].(string)
+	fake.On(testkit.LastUserContains("confirm")).CallTool("request_human_approval", map[string]any{"title": "Confirm data deletion", "description": "About to delete 150 records. Confirm?"})
+	fake.On(testkit.LastToolResult("request_human_approval")).Reply("Deleted.")
+	agent := j.assignment(t, "x", nil)
+
+	r := j.s.Do(t, "POST", "/v2/teams/"+j.team+"/runs", j.member, map[string]any{"agent_id": agent, "message": "confirm and delete", "webhook_url": receiver.URL + "/events"})
+	run := field(t, r.JSON(t), "run", "id").(string)
+	req := j.waitRun(t, run, "waiting")["pending_human_request"].(map[string]any)["id"].(string)
+	j.respond(t, j.member, run, req, map[string]any{"approved": true})
+	j.waitRun(t, run, "completed")
+	waitFor := func(n int) []delivery {
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			d := append([]delivery(nil), got...)
+			mu.Unlock()
+			if len(d) >= n {
+				return d
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		t.Fatalf("the receiver got %d deliveries, want %d", len(got), n)
+		return nil
+	}
+	d := waitFor(2)
+	first, second := d[0].event, d[1].event
+	if first["event"] != "human_request_created" || first["request_id"] != req || first["title"] != "Confirm data deletion" ||
+		first["description"] != "About to delete 150 records. Confirm?" || first["run_id"] != run || first["status"] != "waiting" {
+		t.Fatalf("first event: %v", first)
+	}
+	if second["event"] != "run_completed" || second["run_id"] != run || second["agent_id"] != agent || second["status"] != "completed" {
+		t.Fatalf("second event: %v", second)
+	}
+	if d[0].id == d[1].id {
+		t.Fatalf("each event has its own webhook-id")
+	}
+
+	fake.On(testkit.LastUserContains("hold")).CallTool("request_human_approval", map[string]any{"title": "t", "description": "d"})
+	r = j.s.Do(t, "POST", "/v2/teams/"+j.team+"/runs", j.member, map[string]any{"agent_id": agent, "message": "hold on", "webhook_url": receiver.URL})
+	run = field(t, r.JSON(t), "run", "id").(string)
+	j.waitRun(t, run, "waiting")
+	j.s.Do(t, "POST", "/v2/runs/"+run+"/stop", j.member, nil)
+	d = waitFor(4)
+	if d[3].event["event"] != "run_interrupted" || d[3].event["status"] != "stopped" {
+		t.Fatalf("stop sends run_interrupted: %v", d[3].event)
+	}
+}
+
+// verifyStandardWebhook checks webhook-signature as a receiver following the Standard
+// Webhooks spec does.
+func verifyStandardWebhook(secret string, h http.Header, body []byte) error {
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	if err != nil {
+		return err
+	}
+	mac := hmac.New(sha256.New, key)
+	fmt.Fprintf(mac, "%s.%s.%s", h.Get("webhook-id"), h.Get("webhook-timestamp"), body)
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	for _, sig := range strings.Fields(h.Get("webhook-signature")) {
+		if hmac.Equal([]byte(sig), []byte(want)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no signature in %q matches", h.Get("webhook-signature"))
+}
+
+// sseEvent is one event read off a stream.
+type sseEvent struct {
+	id, event, data string
+}
+
+// readEvents reads events from an open stream until stop says enough.
+func readEvents(t *testing.T, body io.Reader, stop func(sseEvent) bool) []sseEvent {
+	t.Helper()
+	sc := bufio.NewScanner(body)
+	var out []sseEvent
+	var cur sseEvent
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur.event != "" {
+				out = append(out, cur)
+				if stop(cur) {
+					return out
+				}
+			}
+			cur = sseEvent{}
+		case strings.HasPrefix(line, "id: "):
+			cur.id = line[4:]
+		case strings.HasPrefix(line, "event: "):
+			cur.event = line[7:]
+		case strings.HasPrefix(line, "data: "):
+			cur.data = line[6:]
+		}
+	}
+	t.Fatalf("the stream ended after %d events: %v", len(out), out)
+	return nil
+}
+
+func TestStreamRunEvents(t *testing.T) {
+	j := newJobs(t, nil)
+	j.fake.Default().Reply("Streaming this answer token by token.")
+	agent := j.assignment(t, "x", nil)
+	j.fake.Block()
+	run := j.start(t, j.member, agent, "go")
+	open := func(lastID string) *http.Response {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", j.s.URL+"/v2/runs/"+run+"/events", nil)
+		req.Header.Set("Authorization", "Bearer "+j.viewer)
+		if lastID != "" {
+			req.Header.Set("Last-Event-ID", lastID)
+		}
+		resp, err := j.s.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		return resp
+	}
+	resp := open("")
+	j.fake.Release()
+	evs := readEvents(t, resp.Body, func(e sseEvent) bool { return e.event == "status" && strings.Contains(e.data, `"completed"`) })
+	var tokens strings.Builder
+	var final string
+	for _, e := range evs {
+		switch e.event {
+		case "token":
+			var tok tokenEvent
+			json.Unmarshal([]byte(e.data), &tok)
+			tokens.WriteString(tok.Text)
+		case "message":
+			if e.id == "" {
+				t.Errorf("message events carry their seq as id: %v", e)
+			}
+			final = e.data
+		}
+	}
+	if tokens.String() != "Streaming this answer token by token." || !strings.Contains(final, "Streaming this answer") {
+		t.Fatalf("tokens %q, last message %s; events %v", tokens.String(), final, evs)
+	}
+	// A reconnect with Last-Event-ID gets only what came after it, then the status.
+	evs = readEvents(t, open("1").Body, func(e sseEvent) bool { return e.event == "status" })
+	if len(evs) != 2 || evs[0].id != "2" || evs[1].event != "status" {
+		t.Fatalf("resumed stream: %v", evs)
+	}
+	if r := j.s.Do(t, "GET", "/v2/runs/"+run+"/events", j.otherKey, nil); r.Status != 404 {
+		t.Fatalf("another team's stream: %d", r.Status)
+	}
+}
+
+type tokenEvent struct {
+	Text string `json:"text"`
 }
