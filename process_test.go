@@ -188,10 +188,16 @@ type result struct {
 // docket runs a one-shot CLI command and returns its output and exit code.
 func docket(tb testing.TB, args ...string) result {
 	tb.Helper()
+	return docketEnv(tb, nil, args...)
+}
+
+// docketEnv is docket with extra environment variables (NAME=value).
+func docketEnv(tb testing.TB, env []string, args ...string) result {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, docketBin, args...)
-	cmd.Env = cleanEnv()
+	cmd.Env = cleanEnv(env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()

@@ -156,6 +156,23 @@ func TestSeedFlow(t *testing.T) {
 	if got := j.lastToolResult(t); !strings.HasPrefix(got, "approved by member-") {
 		t.Fatalf("the model was told %q", got)
 	}
+	// The decision is audited: who decided, through which channel, what.
+	var audit struct {
+		Entries []struct {
+			Channel string
+			Actor   struct{ Email *string }
+			Target  struct{ Type, ID string }
+			Detail  map[string]any
+		}
+	}
+	j.s.Do(t, "GET", "/v2/teams/"+j.team+"/audit-log?operation=respondToHumanRequest", j.owner, nil).Decode(t, &audit)
+	if len(audit.Entries) != 1 {
+		t.Fatalf("audit entries for the decision: %+v", audit)
+	}
+	if e := audit.Entries[0]; e.Channel != "api" || e.Actor.Email == nil || !strings.HasPrefix(*e.Actor.Email, "member-") ||
+		e.Target.ID != top["id"] || e.Detail["decision"] != "approved" || e.Detail["run_id"] != run {
+		t.Fatalf("audit of the decision: %+v", e)
+	}
 	// The pinned setup can no longer change.
 	r := j.s.Do(t, "GET", "/v2/runs/"+run, j.viewer, nil)
 	build := field(t, r.JSON(t), "run", "build_id").(string)

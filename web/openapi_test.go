@@ -132,6 +132,19 @@ var foundationOps = map[string][2]string{
 	"listAuditLog":       {"GET", "/v2/teams/{teamId}/audit-log"},
 }
 
+// jobsOps are the Jobs issue's operations that the reference defines.
+var jobsOps = map[string][2]string{
+	"startRun":              {"POST", "/v2/teams/{teamId}/runs"},
+	"listRuns":              {"GET", "/v2/teams/{teamId}/runs"},
+	"getRun":                {"GET", "/v2/runs/{run_id}"},
+	"listRunMessages":       {"GET", "/v2/runs/{run_id}/messages"},
+	"postRunMessage":        {"POST", "/v2/runs/{run_id}/messages"},
+	"respondToHumanRequest": {"POST", "/v2/runs/{run_id}/human-requests/{request_id}/respond"},
+	"stopRun":               {"POST", "/v2/runs/{run_id}/stop"},
+	"listAgentMemoryFiles":  {"GET", "/v2/agents/{agent_id}/memory/files"},
+	"getAgentMemoryFile":    {"GET", "/v2/agents/{agent_id}/memory/files/{*}"},
+}
+
 func fetchOpenAPI(t *testing.T, s *testkit.Server) *oasDoc {
 	t.Helper()
 	r := s.Do(t, "GET", "/v2/openapi.json", "", nil)
@@ -149,13 +162,19 @@ func TestOpenAPIOperationsMatchReference(t *testing.T) {
 		t.Fatalf("openapi version = %q, want 3.1.x", v)
 	}
 	ours, theirs := doc.operations(), ref.operations()
-	ids := make([]string, 0, len(foundationOps))
-	for id := range foundationOps {
+	all := map[string][2]string{}
+	for _, table := range []map[string][2]string{foundationOps, jobsOps} {
+		for id, op := range table {
+			all[id] = op
+		}
+	}
+	ids := make([]string, 0, len(all))
+	for id := range all {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		want := foundationOps[id]
+		want := all[id]
 		if r, ok := theirs[id]; ok && (r.method != want[0] || r.path != want[1]) {
 			t.Fatalf("test table disagrees with the reference: %s is %s %s there", id, r.method, r.path)
 		}
@@ -184,53 +203,19 @@ func TestResponseFieldsCoverReference(t *testing.T) {
 	doc := fetchOpenAPI(t, s)
 	agent, _ := createAgent(t, s, w.team, w.owner, "Shape", true)
 	s.Do(t, "PATCH", "/v2/agents/"+agent, w.owner, map[string]any{"pinned": true, "thread_id": "th"})
-	ours, theirs := doc.operations(), ref.operations()
 
-	cases := []struct {
-		op, status string
-		call       func(t *testing.T) *testkit.Response
-	}{
+	cases := []responseCase{
 		{"listAgents", "200", func(t *testing.T) *testkit.Response {
 			return s.Do(t, "GET", "/v2/teams/"+w.team+"/agents", w.owner, nil)
-		}},
+		}, 0},
 		{"getAgent", "200", func(t *testing.T) *testkit.Response {
 			return s.Do(t, "GET", "/v2/agents/"+agent, w.owner, nil)
-		}},
+		}, 0},
 		{"createRevision", "201", func(t *testing.T) *testkit.Response {
 			return s.Do(t, "POST", "/v2/agents/"+agent+"/revisions", w.owner, map[string]any{"name": "shape", "config": setupConfig("Shape.")})
-		}},
+		}, 0},
 	}
-	for _, c := range cases {
-		t.Run(c.op, func(t *testing.T) {
-			refSchema := ref.responseSchema(t, theirs[c.op], c.status)
-			if _, ok := ours[c.op]; !ok {
-				t.Fatalf("%s missing from docket's OpenAPI document", c.op)
-			}
-			ourSchema := doc.responseSchema(t, ours[c.op], c.status)
-
-			var schemaGaps []string
-			compareSchemas(t, ref, doc, refSchema, ourSchema, "$", &schemaGaps)
-			for _, g := range schemaGaps {
-				t.Errorf("docket's %s schema: %s", c.op, g)
-			}
-
-			r := c.call(t)
-			if r.Status != 200 && r.Status != 201 {
-				t.Fatalf("%s: %d %s", c.op, r.Status, r.Body)
-			}
-			var body any
-			if err := json.Unmarshal(r.Body, &body); err != nil {
-				t.Fatal(err)
-			}
-			var levels int
-			for _, g := range checkInstance(t, ref, refSchema, body, "$", &levels) {
-				t.Errorf("%s response: %s", c.op, g)
-			}
-			if levels < 3 {
-				t.Fatalf("%s: only %d object levels compared; the walk did not reach nested objects", c.op, levels)
-			}
-		})
-	}
+	coverReference(t, ref, doc, cases)
 }
 
 func schemaTypes(s map[string]any) []string {
@@ -414,4 +399,84 @@ func checkInstance(t *testing.T, ref *oasDoc, s map[string]any, v any, at string
 		return gaps
 	}
 	return nil
+}
+
+// responseCase is an operation whose real response must carry the reference's fields.
+type responseCase struct {
+	op, status string
+	call       func(t *testing.T) *testkit.Response
+	// depth is how many object levels the response has at least (default 3).
+	depth int
+}
+
+// coverReference checks each case's published schema and real response against the
+// reference's required fields.
+func coverReference(t *testing.T, ref, doc *oasDoc, cases []responseCase) {
+	t.Helper()
+	ours, theirs := doc.operations(), ref.operations()
+	for _, c := range cases {
+		t.Run(c.op, func(t *testing.T) {
+			refSchema := ref.responseSchema(t, theirs[c.op], c.status)
+			if _, ok := ours[c.op]; !ok {
+				t.Fatalf("%s missing from docket's OpenAPI document", c.op)
+			}
+			ourSchema := doc.responseSchema(t, ours[c.op], c.status)
+
+			var schemaGaps []string
+			compareSchemas(t, ref, doc, refSchema, ourSchema, "$", &schemaGaps)
+			for _, g := range schemaGaps {
+				t.Errorf("docket's %s schema: %s", c.op, g)
+			}
+
+			r := c.call(t)
+			if r.Status != 200 && r.Status != 201 {
+				t.Fatalf("%s: %d %s", c.op, r.Status, r.Body)
+			}
+			var body any
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			var levels int
+			for _, g := range checkInstance(t, ref, refSchema, body, "$", &levels) {
+				t.Errorf("%s response: %s", c.op, g)
+			}
+			if c.depth == 0 {
+				c.depth = 3
+			}
+			if levels < c.depth {
+				t.Fatalf("%s: only %d object levels compared; the walk did not reach nested objects", c.op, levels)
+			}
+		})
+	}
+}
+
+// TestJobsResponseFieldsCoverReference does the same for the Jobs operations, on a run
+// that waited at a gate and completed.
+func TestJobsResponseFieldsCoverReference(t *testing.T) {
+	ref := loadReference(t)
+	j := newJobs(t, nil)
+	doc := fetchOpenAPI(t, j.s)
+	j.fake.On(testkit.LastUserContains("approve")).CallTool("request_human_approval", map[string]any{"title": "t", "description": "d"})
+	agent := j.assignment(t, "x", nil)
+	run := j.start(t, j.member, agent, "approve this")
+	var gate string
+	coverReference(t, ref, doc, []responseCase{
+		{"startRun", "201", func(t *testing.T) *testkit.Response {
+			return j.s.Do(t, "POST", "/v2/teams/"+j.team+"/runs", j.member, map[string]any{"agent_id": agent})
+		}, 2},
+		{"getRun", "200", func(t *testing.T) *testkit.Response {
+			gate = j.waitRun(t, run, "waiting")["pending_human_request"].(map[string]any)["id"].(string)
+			return j.s.Do(t, "GET", "/v2/runs/"+run, j.viewer, nil)
+		}, 0},
+		{"respondToHumanRequest", "200", func(t *testing.T) *testkit.Response {
+			return j.respond(t, j.member, run, gate, map[string]any{"approved": true})
+		}, 2},
+		{"listRuns", "200", func(t *testing.T) *testkit.Response {
+			j.waitRun(t, run, "completed")
+			return j.s.Do(t, "GET", "/v2/teams/"+j.team+"/runs", j.viewer, nil)
+		}, 0},
+		{"listRunMessages", "200", func(t *testing.T) *testkit.Response {
+			return j.s.Do(t, "GET", "/v2/runs/"+run+"/messages", j.viewer, nil)
+		}, 0},
+	})
 }
