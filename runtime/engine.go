@@ -113,6 +113,9 @@ func (e *Engine) wakeSweeper() {
 // own them.
 func (e *Engine) Run(ctx context.Context) error {
 	n, err := e.st.RecoverRuns(ctx)
+	if ctx.Err() != nil {
+		return nil // shut down before it began: a clean stop
+	}
 	if err != nil {
 		return fmt.Errorf("recover runs: %w", err)
 	}
