@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/errgroup"
 
@@ -83,9 +84,10 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	// The engine wakes the webhook worker after each state change; the worker reports
 	// into the server's metrics, and the server drives the engine.
 	var hooks *runtime.WebhookDeliverer
-	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers, Notify: func() { hooks.Wake() }})
-	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine, MasterKey: master})
-	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: srv.Registry()})
+	metrics := prometheus.NewRegistry()
+	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers, Notify: func() { hooks.Wake() }, Registerer: metrics})
+	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine, MasterKey: master, Metrics: metrics})
+	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: metrics})
 	srv.SetWebhookWorker(hooks)
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	httpSrv.RegisterOnShutdown(srv.CloseStreams)

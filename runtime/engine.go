@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"docket/store"
@@ -33,6 +34,8 @@ type Config struct {
 	// Notify is called after a transaction that may have queued webhooks, to wake their
 	// delivery worker.
 	Notify func()
+	// Registerer receives the engine's metrics (runs by status, model call latency).
+	Registerer prometheus.Registerer
 }
 
 // Engine executes runs: a pool of workers claims runnable runs from the store and
@@ -47,6 +50,8 @@ type Engine struct {
 	wake  chan struct{}
 	gates chan struct{}
 	id    string
+
+	metrics engineMetrics
 
 	mu     sync.Mutex
 	active map[string]context.CancelFunc
@@ -76,7 +81,8 @@ func New(cfg Config) *Engine {
 		cfg.Notify = func() {}
 	}
 	e := &Engine{cfg: cfg, st: cfg.Store, log: cfg.Log, tools: NewRegistry(), hub: NewHub(),
-		wake: make(chan struct{}, 1), gates: make(chan struct{}, 1), id: uuid.NewString()[:8], active: map[string]context.CancelFunc{}}
+		wake: make(chan struct{}, 1), gates: make(chan struct{}, 1), id: uuid.NewString()[:8], active: map[string]context.CancelFunc{},
+		metrics: newEngineMetrics(cfg.Store, cfg.Registerer)}
 	for _, t := range humanTools() {
 		e.tools.Register(t)
 	}

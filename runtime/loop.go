@@ -357,6 +357,7 @@ func (d *driver) chat(req *api.ChatRequest, start func() api.ChatResponseFunc) e
 	for attempt := 0; ; attempt++ {
 		done := false
 		fn := start()
+		began := time.Now()
 		err := d.e.cfg.Model.Chat(d.ctx, req, func(r api.ChatResponse) error {
 			done = done || r.Done
 			return fn(r)
@@ -364,9 +365,11 @@ func (d *driver) chat(req *api.ChatRequest, start func() api.ChatResponseFunc) e
 		if d.ctx.Err() != nil {
 			return d.ctx.Err()
 		}
+		took := time.Since(began).Seconds()
 		var me *ModelError
 		switch {
 		case err == nil && done:
+			d.e.metrics.modelCalls.WithLabelValues("ok").Observe(took)
 			return nil
 		case err == nil:
 			// Ollama can end a stream without its final chunk (e.g. a runaway repeat).
@@ -375,8 +378,10 @@ func (d *driver) chat(req *api.ChatRequest, start func() api.ChatResponseFunc) e
 			me = classify(err, d.e.cfg.ModelHost, req.Model)
 		}
 		if !me.Retryable || attempt >= d.e.cfg.ModelRetries {
+			d.e.metrics.modelCalls.WithLabelValues("failed").Observe(took)
 			return me
 		}
+		d.e.metrics.modelCalls.WithLabelValues("retried").Observe(took)
 		d.log.Warn("model call failed; retrying", "attempt", attempt+1, "err", me.Msg)
 		t := time.NewTimer(backoff)
 		select {

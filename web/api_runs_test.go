@@ -585,6 +585,13 @@ func TestRunsAPI(t *testing.T) {
 	if req.Messages[0].Role != "system" || req.Messages[1].Content != "hi" || req.Options["num_ctx"] != 16384.0 {
 		t.Fatalf("model request: %+v", req)
 	}
+	// /metrics counts runs by status from the database, and model calls by outcome.
+	metrics := string(j.s.Do(t, "GET", "/metrics", "", nil).Body)
+	for _, want := range []string{`docket_runs{status="completed"} 1`, `docket_runs{status="waiting"} 0`, `docket_model_call_duration_seconds_count{outcome="ok"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	// startRun audits who started it.
 	entries := j.s.Do(t, "GET", "/v2/teams/"+j.team+"/audit-log?operation=startRun", j.owner, nil)
 	if !strings.Contains(string(entries.Body), run) {

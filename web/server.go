@@ -30,6 +30,9 @@ type Config struct {
 	RateLimit int
 	// Runs starts, resumes and stops Jobs (the runtime engine).
 	Runs Runs
+	// Metrics is the registry /metrics serves; nil makes a new one. Pass the one the
+	// other services register with.
+	Metrics *prometheus.Registry
 	// MasterKey is the server's master key (store.DataDir.MasterKey); secrets the API
 	// hands out, such as webhook signing secrets, derive from it.
 	MasterKey []byte
@@ -69,7 +72,7 @@ func New(cfg Config) *Server {
 	if cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.RateLimit, time.Minute)
 	}
-	s.metrics = newMetrics()
+	s.metrics = newMetrics(cfg.Metrics)
 
 	hc := huma.DefaultConfig("docket API", cfg.Version)
 	hc.Info.Description = "docket's HTTP API follows the Duvo Developer Platform API v2: same paths, operation ids and field names. " +
@@ -133,9 +136,12 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(reg *prometheus.Registry) *metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "docket_http_requests_total", Help: "HTTP requests by route and status code.",
 		}, []string{"route", "code"}),

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"docket/runtime"
 	"docket/store"
 	"docket/web"
@@ -92,7 +94,8 @@ func StartServer(t testing.TB, opts Options) *Server {
 		opts.Model, opts.ModelHost = m, "http://127.0.0.1:1"
 	}
 	var hooks *runtime.WebhookDeliverer
-	ecfg := runtime.Config{Store: st, Model: opts.Model, ModelHost: opts.ModelHost, Log: opts.Logger, ModelBackoff: time.Millisecond,
+	metrics := prometheus.NewRegistry()
+	ecfg := runtime.Config{Store: st, Registerer: metrics, Model: opts.Model, ModelHost: opts.ModelHost, Log: opts.Logger, ModelBackoff: time.Millisecond,
 		Notify: func() {
 			if hooks != nil {
 				hooks.Wake()
@@ -102,7 +105,7 @@ func StartServer(t testing.TB, opts Options) *Server {
 		opts.Engine(&ecfg)
 	}
 	eng := runtime.New(ecfg)
-	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng, MasterKey: master})
+	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng, MasterKey: master, Metrics: metrics})
 	if opts.Webhooks != nil {
 		o := *opts.Webhooks
 		if o.Registerer == nil {
