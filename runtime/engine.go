@@ -140,19 +140,23 @@ func (e *Engine) Run(ctx context.Context) error {
 func (e *Engine) worker(ctx context.Context, owner string) {
 	for ctx.Err() == nil {
 		run, err := e.st.ClaimRun(ctx, owner, e.cfg.Lease)
-		if err != nil {
+		wait := e.cfg.Lease
+		switch {
+		case err != nil:
 			if ctx.Err() == nil {
+				// The database is failing (disk full, say): try again, but not in a spin.
 				e.log.Error("claiming a run failed", "err", err)
+				wait = time.Second
 			}
-		} else if run != nil {
+		case run != nil:
 			// Another run may be waiting too: pass the wake-up on before working.
 			e.Wake()
 			e.drive(ctx, owner, *run)
 			continue
-		}
-		wait := e.cfg.Lease
-		if due, ok, err := e.st.NextRunDue(ctx); err == nil && ok {
-			wait = min(wait, max(time.Until(due), time.Millisecond))
+		default:
+			if due, ok, err := e.st.NextRunDue(ctx); err == nil && ok {
+				wait = min(wait, max(time.Until(due), time.Millisecond))
+			}
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -103,10 +104,7 @@ type driver struct {
 	ctx   context.Context
 	owner string
 	run   store.Run
-	log   interface {
-		Info(string, ...any)
-		Warn(string, ...any)
-	}
+	log   *slog.Logger
 	setup SetupData
 	build string
 	tools []*Tool

@@ -331,12 +331,3 @@ func (s *Store) PromoteBuild(ctx context.Context, a Actor, id string, revName, r
 		return Target{Type: "build", ID: id, Detail: map[string]any{"agent_id": b.AgentID, "previous_live": b.Status != "live"}}, nil
 	})
 }
-
-// MarkBuildUsed records that a run pinned the build, freezing it. The run executor calls
-// it in the transaction that creates the run.
-func (s *Store) MarkBuildUsed(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "UPDATE builds SET first_run_at = coalesce(first_run_at, ?) WHERE id = ?", s.nowMs(), id)
-		return err
-	})
-}

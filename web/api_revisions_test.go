@@ -228,8 +228,8 @@ func TestUpdateRevision(t *testing.T) {
 	})
 
 	t.Run("409 once a run used it", func(t *testing.T) {
-		if err := s.Store.MarkBuildUsed(ctx, live); err != nil {
-			t.Fatal(err)
+		if r := s.Do(t, "POST", "/v2/teams/"+w.team+"/runs", w.member, map[string]any{"agent_id": agent}); r.Status != 201 {
+			t.Fatalf("startRun: %d %s", r.Status, r.Body)
 		}
 		before := stored(t)
 		sc := scenario{method: "PATCH", path: "/v2/revisions/" + live, key: w.owner, body: map[string]any{"revision_name": "too late"},
