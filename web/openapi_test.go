@@ -145,6 +145,20 @@ var jobsOps = map[string][2]string{
 	"getAgentMemoryFile":    {"GET", "/v2/agents/{agent_id}/memory/files/{*}"},
 }
 
+// docketOps are docket's own operations: they must be published, secured, and never
+// take an operation id the reference uses for something else.
+var docketOps = map[string][2]string{
+	"listHumanRequests":       {"GET", "/v2/teams/{teamId}/human-requests"},
+	"streamRunEvents":         {"GET", "/v2/runs/{run_id}/events"},
+	"listWebhooks":            {"GET", "/v2/teams/{teamId}/webhooks"},
+	"createWebhook":           {"POST", "/v2/teams/{teamId}/webhooks"},
+	"updateWebhook":           {"PATCH", "/v2/teams/{teamId}/webhooks/{webhook_id}"},
+	"deleteWebhook":           {"DELETE", "/v2/teams/{teamId}/webhooks/{webhook_id}"},
+	"testWebhook":             {"POST", "/v2/teams/{teamId}/webhooks/{webhook_id}/test"},
+	"listWebhookDeliveries":   {"GET", "/v2/teams/{teamId}/webhook-deliveries"},
+	"getWebhookSigningSecret": {"GET", "/v2/teams/{teamId}/webhooks/signing-secret"},
+}
+
 func fetchOpenAPI(t *testing.T, s *testkit.Server) *oasDoc {
 	t.Helper()
 	r := s.Do(t, "GET", "/v2/openapi.json", "", nil)
@@ -163,7 +177,12 @@ func TestOpenAPIOperationsMatchReference(t *testing.T) {
 	}
 	ours, theirs := doc.operations(), ref.operations()
 	all := map[string][2]string{}
-	for _, table := range []map[string][2]string{foundationOps, jobsOps} {
+	for id := range docketOps {
+		if _, ok := theirs[id]; ok {
+			t.Errorf("%s is a reference operation; docket-only ids must not clash", id)
+		}
+	}
+	for _, table := range []map[string][2]string{foundationOps, jobsOps, docketOps} {
 		for id, op := range table {
 			all[id] = op
 		}
