@@ -423,17 +423,57 @@ func (d *driver) request(history []store.Message) (*api.ChatRequest, error) {
 			msgs = append(msgs, api.Message{Role: m.Role, Content: deref(m.Text)})
 		}
 	}
-	stream := true
-	req := &api.ChatRequest{Model: d.setup.Models.Agent.Model, Messages: msgs, Stream: &stream, Tools: tools, Options: map[string]any{"num_ctx": defaultNumCtx}}
+	numCtx := defaultNumCtx
 	if v, ok := d.setup.Options["num_ctx"].(float64); ok {
-		req.Options["num_ctx"] = int(v)
+		numCtx = int(v)
 	}
+	msgs = fitContext(msgs, numCtx)
+	stream := true
+	req := &api.ChatRequest{Model: d.setup.Models.Agent.Model, Messages: msgs, Stream: &stream, Tools: tools, Options: map[string]any{"num_ctx": numCtx}}
 	if d.setup.Temperature != nil {
 		req.Options["temperature"] = *d.setup.Temperature
 	}
 	think, _ := d.setup.Options["think"].(bool)
 	req.Think = &api.ThinkValue{Value: think}
 	return req, nil
+}
+
+// fitContext elides the oldest tool results (in the prompt only; the database keeps
+// them) until the conversation fits the model's context window, and says so in the
+// prompt, so the model knows what it no longer sees. Ollama would otherwise drop the
+// start of the conversation, SOP included, without a word.
+func fitContext(msgs []api.Message, numCtx int) []api.Message {
+	// About 4 characters a token, with a quarter of the window kept for tools and answer.
+	budget := numCtx * 3
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Content)
+	}
+	elided := 0
+	for i := range msgs {
+		if size <= budget {
+			break
+		}
+		if msgs[i].Role != "tool" || len(msgs[i].Content) <= 200 {
+			continue
+		}
+		if elided == 0 {
+			msgs = slices.Clone(msgs) // the caller's history stays whole
+		}
+		stub := fmt.Sprintf("[elided to fit the context window: %d characters of this tool result]", len(msgs[i].Content))
+		size += len(stub) - len(msgs[i].Content)
+		msgs[i].Content = stub
+		elided++
+	}
+	if elided == 0 {
+		return msgs
+	}
+	note := api.Message{Role: "system", Content: fmt.Sprintf("Note: %d older tool results were elided to fit the context window; call the tools again if you need them.", elided)}
+	at := 0
+	for at < len(msgs) && msgs[at].Role == "system" {
+		at++
+	}
+	return slices.Insert(msgs, at, note)
 }
 
 // sopMessages turns the setup's input (a string SOP or a list of messages) into the
