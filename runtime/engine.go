@@ -114,6 +114,10 @@ func (e *Engine) wakeSweeper() {
 func (e *Engine) Run(ctx context.Context) error {
 	n, err := e.st.RecoverRuns(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Shut down before it began (a quick SIGTERM): not a failure of serve.
+			return nil
+		}
 		return fmt.Errorf("recover runs: %w", err)
 	}
 	if n > 0 {
