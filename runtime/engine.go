@@ -123,10 +123,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		return nil // shut down before it began: a clean stop
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			// Shut down before it began (a quick SIGTERM): not a failure of serve.
-			return nil
-		}
 		return fmt.Errorf("recover runs: %w", err)
 	}
 	if n > 0 {

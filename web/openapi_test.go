@@ -1,8 +1,13 @@
 package web_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,9 +18,13 @@ import (
 	"docket/internal/testkit"
 )
 
-// referencePath is the Duvo v2 OpenAPI document docket follows. It lives in shared/,
-// beside the repository (CI clones the repo with shared/ next to it).
-var referencePath = filepath.Join("..", "..", "shared", "reference", "duvo-openapi.json")
+// referenceCopy is the Duvo v2 OpenAPI document docket follows, kept with the tests
+// (gzipped) so the suite runs on any clone; sharedReference is where the team keeps the
+// original, beside the repository, when it is there.
+var (
+	referenceCopy   = filepath.Join("testdata", "duvo-openapi.json.gz")
+	sharedReference = filepath.Join("..", "..", "shared", "reference", "duvo-openapi.json")
+)
 
 // oasDoc is an OpenAPI document read generically, with its own $ref resolution.
 type oasDoc struct {
@@ -23,14 +32,44 @@ type oasDoc struct {
 	root map[string]any
 }
 
+func readReferenceCopy(t *testing.T) []byte {
+	t.Helper()
+	f, err := os.Open(referenceCopy)
+	if err != nil {
+		t.Fatalf("the reference OpenAPI document is missing: %v", err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", referenceCopy, err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("%s: %v", referenceCopy, err)
+	}
+	return b
+}
+
 func loadReference(t *testing.T) *oasDoc {
 	t.Helper()
-	b, err := os.ReadFile(referencePath)
-	if err != nil {
-		t.Fatalf("the reference OpenAPI document is missing: %v.\nIt is expected at %s (shared/reference/duvo-openapi.json beside the repository checkout); "+
-			"without it docket's API cannot be checked against the Duvo v2 API it follows.", err, referencePath)
+	return parseDoc(t, "reference", readReferenceCopy(t))
+}
+
+// TestReferenceCopyIsCurrent: the copy the tests use is the team's reference document,
+// byte for byte, wherever the original is beside the checkout. Refresh it with
+// gzip -9 -c ../shared/reference/duvo-openapi.json > web/testdata/duvo-openapi.json.gz
+func TestReferenceCopyIsCurrent(t *testing.T) {
+	shared, err := os.ReadFile(sharedReference)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Logf("no %s beside this checkout; the copy in %s stands alone", sharedReference, referenceCopy)
+		return
 	}
-	return parseDoc(t, "reference", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(shared, readReferenceCopy(t)) {
+		t.Fatalf("%s differs from %s: refresh the copy (see this test's comment)", referenceCopy, sharedReference)
+	}
 }
 
 func parseDoc(t *testing.T, name string, b []byte) *oasDoc {
