@@ -92,7 +92,7 @@ func diagnose(ctx context.Context, host, model, data string) []check {
 	return append(out, dataDirCheck(data))
 }
 
-func modelChecks(ctx context.Context, client *api.Client, model string) []check {
+func modelChecks(ctx context.Context, client *runtime.OllamaClient, model string) []check {
 	list, err := client.List(ctx)
 	if err != nil {
 		return []check{{Name: "model", Detail: fmt.Sprintf("cannot list models: %v", err), Fix: "check the Ollama server's log"}}
