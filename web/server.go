@@ -96,6 +96,10 @@ func New(cfg Config) *Server {
 	s.registerRuns()
 	s.registerMemory()
 	s.registerWebhooks()
+	s.registerQueues()
+	s.registerLabels()
+	s.registerCases()
+	s.registerCaseTriggers()
 	referenceWildcards(s.api.OpenAPI())
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)

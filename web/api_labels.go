@@ -1,0 +1,5 @@
+package web
+
+// registerLabels registers the operations of this file.
+// Queue labels and the labels on cases.
+func (s *Server) registerLabels() {}
