@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"docket/cli"
+	"docket/queues"
 	"docket/runtime"
 	"docket/store"
 	"docket/web"
@@ -81,12 +82,19 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The engine wakes the webhook worker after each state change; the worker reports
-	// into the server's metrics, and the server drives the engine.
 	var hooks *runtime.WebhookDeliverer
+	var dispatcher *queues.Dispatcher
 	metrics := prometheus.NewRegistry()
-	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers, Notify: func() { hooks.Wake() }, Registerer: metrics})
-	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine, MasterKey: master, Metrics: metrics})
+	// After every run state change: deliver its webhooks, and start the next case if a
+	// run that held one ended.
+	notify := func() {
+		hooks.Wake()
+		dispatcher.Wake()
+	}
+	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers, Notify: notify, Registerer: metrics})
+	dispatcher = queues.New(st, engine, log)
+	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine,
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher})
 	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: metrics})
 	srv.SetWebhookWorker(hooks)
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -102,6 +110,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	g.Go(func() error { return pruneLoop(gctx, st, log) })
 	g.Go(func() error { return engine.Run(gctx) })
 	g.Go(func() error { return hooks.Run(gctx) })
+	g.Go(func() error { return dispatcher.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)

@@ -90,6 +90,9 @@ func New(cfg Config) *Engine {
 		e.tools.Register(t)
 	}
 	e.tools.Register(httpTool(cfg.HTTPClient))
+	for _, t := range caseTools(cfg.Store) {
+		e.tools.Register(t)
+	}
 	return e
 }
 
@@ -249,4 +252,14 @@ func (e *Engine) Stop(ctx context.Context, a store.Actor, runID string) (store.R
 	}
 	e.changed(r)
 	return r, nil
+}
+
+// StartNextCase claims trigger t's next due case and starts its run (queues.RunStarter).
+func (e *Engine) StartNextCase(ctx context.Context, t store.CaseTrigger) (bool, error) {
+	r, err := e.st.DispatchCase(ctx, t)
+	if err != nil || r == nil {
+		return false, err
+	}
+	e.changed(*r)
+	return true, nil
 }

@@ -58,14 +58,15 @@ func (e *Engine) drive(parent context.Context, owner string, run store.Run) {
 		return
 	case err != nil:
 		var me *ModelError
-		reason := "internal error: the server log has the details"
+		reason, infra := "internal error: the server log has the details", true
 		if errors.As(err, &me) {
-			reason = me.Msg
+			// A backend that is down or failing may come back; a missing model will not.
+			reason, infra = me.Msg, me.Retryable
 		} else if re := new(runError); errors.As(err, &re) {
-			reason = re.msg
+			reason, infra = re.msg, false
 		}
 		log.Warn("run failed", "reason", reason, "err", err)
-		if ferr := e.st.FailRun(ctx, run.ID, owner, reason); ferr != nil && !errors.Is(ferr, store.ErrLeaseLost) {
+		if ferr := e.st.FailRun(ctx, run.ID, owner, reason, infra); ferr != nil && !errors.Is(ferr, store.ErrLeaseLost) {
 			log.Error("recording the failure failed", "err", ferr)
 		}
 		status = store.RunFailed

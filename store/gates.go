@@ -404,7 +404,7 @@ func (s *Store) ExpireGates(ctx context.Context) (int, error) {
 				if err != nil {
 					return err
 				}
-				if err := s.endRun(ctx, tx, lr, RunFailed, fmt.Sprintf("human request %q expired at %s without a decision", g.Title, at)); err != nil {
+				if err := s.endRun(ctx, tx, lr, RunFailed, fmt.Sprintf("human request %q expired at %s without a decision", g.Title, at), false); err != nil {
 					return err
 				}
 			} else {

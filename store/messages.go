@@ -174,7 +174,7 @@ func (s *Store) RecordTurn(ctx context.Context, runID, owner string, t Turn) ([]
 			return err
 		}
 		if t.Final {
-			return s.endRun(ctx, tx, r, RunCompleted, "")
+			return s.endRun(ctx, tx, r, RunCompleted, "", false)
 		}
 		return nil
 	})

@@ -135,31 +135,7 @@ func (s *Store) StartRun(ctx context.Context, a Actor, nr NewRun) (Run, error) {
 			return Target{}, conflict("assignment %s has no live setup to run: create one (POST /v2/agents/%s/revisions) and promote it", nr.AgentID, nr.AgentID)
 		}
 		now := s.nowMs()
-		id = NewID()
-		title := nr.Title
-		if title == "" {
-			title = firstLine(nr.Message, 120)
-		}
-		if title == "" {
-			title = name
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO runs(id, team_id, agent_id, build_id, run_number, status, source, title, sandbox_id, case_id,
-			parent_run_id, handover_from_run_id, webhook_url, user_id, api_key_id, run_after, created_at, updated_at)
-			VALUES (?, ?, ?, ?, (SELECT coalesce(max(run_number), 0) + 1 FROM runs WHERE agent_id = ?), 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, a.TeamID, nr.AgentID, live.String, nr.AgentID, nr.Source, title, nullStr(nr.SandboxID), nullStr(nr.CaseID),
-			nullStr(nr.ParentRun), nullStr(nr.Handover), nr.WebhookURL, optional(a.UserID), optional(a.APIKeyID), now, now, now)
-		if err != nil {
-			return Target{}, fmt.Errorf("insert run: %w", err)
-		}
-		if nr.Message != "" {
-			if _, err := insertMessage(ctx, tx, id, now, Message{Type: "text", Role: "user", Text: &nr.Message}); err != nil {
-				return Target{}, err
-			}
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE builds SET first_run_at = coalesce(first_run_at, ?) WHERE id = ?", now, live.String); err != nil {
-			return Target{}, err
-		}
-		if _, err := tx.ExecContext(ctx, "UPDATE agents SET last_run_at = ? WHERE id = ?", now, nr.AgentID); err != nil {
+		if id, err = insertRun(ctx, tx, a.TeamID, nr.AgentID, name, live.String, nr, a.UserID, a.APIKeyID, now); err != nil {
 			return Target{}, err
 		}
 		return Target{Type: "run", ID: id, Detail: map[string]any{"agent_id": nr.AgentID, "build_id": live.String, "source": nr.Source}}, nil
@@ -168,6 +144,42 @@ func (s *Store) StartRun(ctx context.Context, a Actor, nr NewRun) (Run, error) {
 		return Run{}, err
 	}
 	return s.RunByID(ctx, id)
+}
+
+// insertRun creates a pending run of an agent's build with its first message, freezes
+// the build and notes the agent's last run, inside tx.
+func insertRun(ctx context.Context, tx *sql.Tx, team, agentID, agentName, buildID string, nr NewRun, userID, keyID string, now int64) (string, error) {
+	return insertRunWithID(ctx, tx, NewID(), team, agentID, agentName, buildID, nr, userID, keyID, now)
+}
+
+// insertRunWithID is insertRun for a run whose id was chosen before (the dispatcher
+// claims the case for the run it is about to create).
+func insertRunWithID(ctx context.Context, tx *sql.Tx, id, team, agentID, agentName, buildID string, nr NewRun, userID, keyID string, now int64) (string, error) {
+	title := nr.Title
+	if title == "" {
+		title = firstLine(nr.Message, 120)
+	}
+	if title == "" {
+		title = agentName
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO runs(id, team_id, agent_id, build_id, run_number, status, source, title, sandbox_id, case_id,
+		parent_run_id, handover_from_run_id, webhook_url, user_id, api_key_id, run_after, created_at, updated_at)
+		VALUES (?, ?, ?, ?, (SELECT coalesce(max(run_number), 0) + 1 FROM runs WHERE agent_id = ?), 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, team, agentID, buildID, agentID, nr.Source, title, nullStr(nr.SandboxID), nullStr(nr.CaseID),
+		nullStr(nr.ParentRun), nullStr(nr.Handover), nr.WebhookURL, optional(userID), optional(keyID), now, now, now)
+	if err != nil {
+		return "", fmt.Errorf("insert run: %w", err)
+	}
+	if nr.Message != "" {
+		if _, err := insertMessage(ctx, tx, id, now, Message{Type: "text", Role: "user", Text: &nr.Message}); err != nil {
+			return "", err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE builds SET first_run_at = coalesce(first_run_at, ?) WHERE id = ?", now, buildID); err != nil {
+		return "", err
+	}
+	_, err = tx.ExecContext(ctx, "UPDATE agents SET last_run_at = ? WHERE id = ?", now, agentID)
+	return id, err
 }
 
 func firstLine(s string, max int) string {
@@ -322,20 +334,26 @@ func (s *Store) SetToolMode(ctx context.Context, runID, owner, mode string) erro
 	})
 }
 
-// FailRun ends owner's run as failed with a message a person can act on.
-func (s *Store) FailRun(ctx context.Context, runID, owner, reason string) error {
+// FailRun ends owner's run as failed with a message a person can act on. infra marks a
+// failure of the machinery (model backend down, an internal error) rather than of the
+// work: the run's cases are then retried with backoff.
+func (s *Store) FailRun(ctx context.Context, runID, owner, reason string, infra bool) error {
 	return s.leased(ctx, runID, owner, func(tx *sql.Tx, r leasedRun) error {
-		return s.endRun(ctx, tx, r, RunFailed, reason)
+		return s.endRun(ctx, tx, r, RunFailed, reason, infra)
 	})
 }
 
-// endRun moves a run to a final status and queues its webhook, inside tx.
-func (s *Store) endRun(ctx context.Context, tx *sql.Tx, r leasedRun, status, reason string) error {
+// endRun moves a run to a final status, settles the cases it held and queues its
+// webhook, inside tx.
+func (s *Store) endRun(ctx context.Context, tx *sql.Tx, r leasedRun, status, reason string, infra bool) error {
 	now := s.nowMs()
 	_, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, error = ?, lease_owner = NULL, lease_until = NULL, completed_at = ?, updated_at = ?
 		WHERE id = ?`, status, optional(reason), now, now, r.id)
 	if err != nil {
 		return fmt.Errorf("end run: %w", err)
+	}
+	if err := s.settleCases(ctx, tx, r, status, reason, infra, now); err != nil {
+		return err
 	}
 	event := map[string]string{RunCompleted: "run_completed", RunFailed: "run_failed", RunStopped: "run_interrupted"}[status]
 	return s.enqueueWebhooks(ctx, tx, r.team, r.webhookURL, r.event(event, status, now))
@@ -373,7 +391,7 @@ func (s *Store) StopRun(ctx context.Context, a Actor, id string) (Run, error) {
 			return Target{}, err
 		}
 		lr := leasedRun{id: id, team: r.TeamID, agent: r.AgentID, build: r.BuildID, webhookURL: r.WebhookURL, caseID: nullStr(r.CaseID)}
-		if err := s.endRun(ctx, tx, lr, RunStopped, ""); err != nil {
+		if err := s.endRun(ctx, tx, lr, RunStopped, "stopped by "+actorName(ctx, tx, a), false); err != nil {
 			return Target{}, err
 		}
 		return Target{Type: "run", ID: id, Detail: map[string]any{"from": r.Status}}, nil

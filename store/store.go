@@ -22,15 +22,19 @@ type Options struct {
 	Durability string
 	// Readers is the size of the read pool; 0 means max(4, GOMAXPROCS).
 	Readers int
+	// CaseBackoff is how long a case waits before its next attempt after an
+	// infrastructure failure; nil means attempt⁴ s plus up to 1 s of jitter (DESIGN §4).
+	CaseBackoff func(attempt int) time.Duration
 }
 
 // Store holds one writer connection and a pool of readers. Every write goes through
 // the writer, so writes never race each other for SQLite's lock inside the process.
 type Store struct {
-	w    *sql.DB
-	r    *sql.DB
-	path string
-	now  func() time.Time
+	w           *sql.DB
+	r           *sql.DB
+	path        string
+	now         func() time.Time
+	caseBackoff func(attempt int) time.Duration
 }
 
 // Open opens (creating if needed) the database file at path and applies pending migrations.
@@ -67,7 +71,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	s := &Store{w: w, r: r, path: path, now: time.Now}
+	s := &Store{w: w, r: r, path: path, now: time.Now, caseBackoff: opt.CaseBackoff}
+	if s.caseBackoff == nil {
+		s.caseBackoff = retryBackoff
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err

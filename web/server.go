@@ -30,6 +30,8 @@ type Config struct {
 	RateLimit int
 	// Runs starts, resumes and stops Jobs (the runtime engine).
 	Runs Runs
+	// Dispatcher is woken when cases or case triggers change, so due cases start at once.
+	Dispatcher interface{ Wake() }
 	// Metrics is the registry /metrics serves; nil makes a new one. Pass the one the
 	// other services register with.
 	Metrics *prometheus.Registry
@@ -115,6 +117,13 @@ func New(cfg Config) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// wakeDispatcher tells the case dispatcher to look for work now.
+func (s *Server) wakeDispatcher() {
+	if s.cfg.Dispatcher != nil {
+		s.cfg.Dispatcher.Wake()
+	}
+}
 
 // CloseStreams ends open event streams; call it when the HTTP server shuts down.
 func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"docket/queues"
 	"docket/runtime"
 	"docket/store"
 	"docket/web"
@@ -24,15 +25,18 @@ import (
 
 // Server is a running docket HTTP server backed by a fresh data dir.
 type Server struct {
-	URL      string
-	Dir      string
-	Store    *store.Store
-	Web      *web.Server
-	Engine   *runtime.Engine
-	TeamID   string
-	OwnerID  string
-	OwnerKey string
-	Client   *http.Client
+	URL    string
+	Dir    string
+	Store  *store.Store
+	Web    *web.Server
+	Engine *runtime.Engine
+	// Dispatcher starts runs on due cases; tests that add cases behind the API's back
+	// wake it.
+	Dispatcher *queues.Dispatcher
+	TeamID     string
+	OwnerID    string
+	OwnerKey   string
+	Client     *http.Client
 	// Webhooks is the delivery worker, when Options.Webhooks asked for one.
 	Webhooks *runtime.WebhookDeliverer
 }
@@ -50,6 +54,8 @@ type Options struct {
 	ModelHost string
 	// Engine adjusts the run engine's config (workers, lease, retries) before it starts.
 	Engine func(*runtime.Config)
+	// CaseBackoff shortens case retries (store.Options.CaseBackoff).
+	CaseBackoff func(attempt int) time.Duration
 	// Webhooks, when set, runs a webhook delivery worker with these options for the
 	// server's lifetime, so tests can observe deliveries.
 	Webhooks *runtime.WebhookOptions
@@ -64,7 +70,7 @@ func StartServer(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(ctx, d.DBPath(), store.Options{})
+	st, err := store.Open(ctx, d.DBPath(), store.Options{CaseBackoff: opts.CaseBackoff})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,18 +100,22 @@ func StartServer(t testing.TB, opts Options) *Server {
 		opts.Model, opts.ModelHost = m, "http://127.0.0.1:1"
 	}
 	var hooks *runtime.WebhookDeliverer
+	var dispatcher *queues.Dispatcher
 	metrics := prometheus.NewRegistry()
 	ecfg := runtime.Config{Store: st, Registerer: metrics, Model: opts.Model, ModelHost: opts.ModelHost, Log: opts.Logger, ModelBackoff: time.Millisecond,
 		Notify: func() {
 			if hooks != nil {
 				hooks.Wake()
 			}
+			dispatcher.Wake()
 		}}
 	if opts.Engine != nil {
 		opts.Engine(&ecfg)
 	}
 	eng := runtime.New(ecfg)
-	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng, MasterKey: master, Metrics: metrics})
+	dispatcher = queues.New(st, eng, opts.Logger)
+	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng,
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher})
 	if opts.Webhooks != nil {
 		o := *opts.Webhooks
 		if o.Registerer == nil {
@@ -121,6 +131,7 @@ func StartServer(t testing.TB, opts Options) *Server {
 			t.Errorf("run engine: %v", err)
 		}
 	})
+	workers.Go(func() { dispatcher.Run(ctx) })
 	if hooks != nil {
 		workers.Go(func() {
 			if err := hooks.Run(ctx); err != nil {
@@ -129,7 +140,7 @@ func StartServer(t testing.TB, opts Options) *Server {
 		})
 	}
 	hs := httptest.NewServer(w)
-	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks}
+	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, Dispatcher: dispatcher, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks}
 	s.OwnerKey = s.Key(t, team.ID, owner.ID)
 	t.Cleanup(func() {
 		w.CloseStreams()

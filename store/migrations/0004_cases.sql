@@ -40,8 +40,8 @@ CREATE TABLE cases (
 );
 -- The dispatcher's claim: the next due, unclaimed, pending case of a queue by priority.
 CREATE INDEX cases_dispatch ON cases(queue_id, priority DESC, run_after, id) WHERE status = 'pending' AND claimed_by_run_id IS NULL;
--- Concurrency: how many cases of a queue an agent holds.
-CREATE INDEX cases_claimed ON cases(queue_id, claimed_by_agent_id) WHERE claimed_by_run_id IS NOT NULL;
+-- Concurrency: how many cases of a queue an agent's runs hold right now.
+CREATE INDEX cases_claimed ON cases(queue_id, claimed_by_agent_id) WHERE status = 'pending' AND claimed_by_run_id IS NOT NULL;
 CREATE INDEX cases_list ON cases(queue_id, created_at);
 CREATE INDEX cases_run ON cases(claimed_by_run_id);
 
