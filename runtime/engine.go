@@ -26,7 +26,8 @@ type Config struct {
 	Workers int
 	// Lease is how long a claimed run stays an executor's without a heartbeat (default 30 s).
 	Lease time.Duration
-	// ModelRetries and ModelBackoff shape retries of failed model calls (default 3, 500 ms doubling).
+	// ModelRetries and ModelBackoff shape retries of failed model calls within a run
+	// (default 3, 500 ms doubling); a negative ModelRetries means none.
 	ModelRetries int
 	ModelBackoff time.Duration
 	// HTTPClient makes http_request calls (default: a client with sane timeouts).

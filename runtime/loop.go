@@ -123,11 +123,6 @@ func (d *driver) loop() (string, error) {
 	}
 	d.setup, d.build = cfg.Data, b.ID
 	d.tools = d.e.tools.Enabled(cfg.Data)
-	if d.run.ToolMode == nil {
-		if err := d.e.st.SetToolMode(d.ctx, d.run.ID, d.owner, "native"); err != nil {
-			return "", err
-		}
-	}
 	maxTurns := defaultMaxTurns
 	if cfg.Data.MaxTurns != nil {
 		maxTurns = *cfg.Data.MaxTurns
@@ -242,8 +237,12 @@ func (d *driver) settle(c store.LedgerEntry) (bool, error) {
 			return d.open(gate)
 		}
 	}
-	if err := d.e.st.StartCall(d.ctx, d.run.ID, d.owner, c.CallID); err != nil {
-		return false, err
+	// 'started' marks an outcome as unknown after a crash; a call that is safe to repeat
+	// is simply run again, so it needs no such mark (and no extra commit).
+	if t.Idempotent != nil && !t.Idempotent(args) {
+		if err := d.e.st.StartCall(d.ctx, d.run.ID, d.owner, c.CallID); err != nil {
+			return false, err
+		}
 	}
 	result, err := t.Run(d.ctx, &Call{Run: d.run, Setup: d.setup, ID: c.CallID, Args: args, IdempotencyKey: c.IdempotencyKey})
 	if d.ctx.Err() != nil {
@@ -325,7 +324,7 @@ func (d *driver) turn(history []store.Message) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	t := store.Turn{Text: resp.Content, Thinking: resp.Thinking, PromptTokens: int64(metrics.PromptEvalCount),
+	t := store.Turn{Text: resp.Content, Thinking: resp.Thinking, ToolMode: "native", PromptTokens: int64(metrics.PromptEvalCount),
 		OutputTokens: int64(metrics.EvalCount), ModelMs: time.Since(start).Milliseconds()}
 	for _, c := range resp.ToolCalls {
 		id := c.ID

@@ -131,6 +131,8 @@ type Turn struct {
 	PromptTokens int64
 	OutputTokens int64
 	ModelMs      int64
+	// ToolMode is how the model was asked for tool calls; the run keeps the first one.
+	ToolMode string
 	// Final ends the run as completed in the same transaction (a turn without calls).
 	Final bool
 }
@@ -169,8 +171,8 @@ func (s *Store) RecordTurn(ctx context.Context, runID, owner string, t Turn) ([]
 				return fmt.Errorf("ledger %s: %w", c.ID, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE runs SET prompt_tokens = prompt_tokens + ?, output_tokens = output_tokens + ?, model_ms = model_ms + ? WHERE id = ?",
-			t.PromptTokens, t.OutputTokens, t.ModelMs, runID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE runs SET prompt_tokens = prompt_tokens + ?, output_tokens = output_tokens + ?, model_ms = model_ms + ?,
+			tool_mode = coalesce(tool_mode, ?) WHERE id = ?`, t.PromptTokens, t.OutputTokens, t.ModelMs, optional(t.ToolMode), runID); err != nil {
 			return err
 		}
 		if t.Final {

@@ -326,14 +326,6 @@ func (r leasedRun) event(name, status string, now int64) WebhookEvent {
 	return WebhookEvent{Event: name, RunID: r.id, AgentID: r.agent, Status: status, CaseID: r.caseID.String, Time: Time(now)}
 }
 
-// SetToolMode records which way the model is asked for tool calls.
-func (s *Store) SetToolMode(ctx context.Context, runID, owner, mode string) error {
-	return s.leased(ctx, runID, owner, func(tx *sql.Tx, _ leasedRun) error {
-		_, err := tx.ExecContext(ctx, "UPDATE runs SET tool_mode = ? WHERE id = ?", mode, runID)
-		return err
-	})
-}
-
 // FailRun ends owner's run as failed with a message a person can act on. infra marks a
 // failure of the machinery (model backend down, an internal error) rather than of the
 // work: the run's cases are then retried with backoff.
