@@ -329,7 +329,7 @@ func (s *Store) DeleteQueue(ctx context.Context, a Actor, id string, force bool)
 				return Target{}, err
 			}
 			lr := leasedRun{id: runID, team: r.TeamID, agent: r.AgentID, build: r.BuildID, webhookURL: r.WebhookURL, caseID: nullStr(r.CaseID)}
-			if err := s.endRun(ctx, tx, lr, RunStopped, "queue "+q.Name+" was deleted"); err != nil {
+			if err := s.endRun(ctx, tx, lr, RunStopped, "queue "+q.Name+" was deleted", false); err != nil {
 				return Target{}, err
 			}
 			d.InterruptedRunIDs = append(d.InterruptedRunIDs, runID)
