@@ -72,9 +72,11 @@ func caseTools(st *store.Store) []*Tool {
 		},
 		{
 			Name:        "update_case",
-			Description: "Change a case's data or priority, or add a note to its history.",
+			Description: "Change a case's data or priority, add labels, or add a note to its history.",
 			Schema: `{"type":"object","required":["case_id"],"properties":{` + caseArg + `,"data":{"type":"string"},
-				"priority":{"type":"string","enum":["none","medium","high"]},"note":{"type":"string","description":"A line for the case's history"}}}`,
+				"priority":{"type":"string","enum":["none","medium","high"]},
+				"labels":{"type":"array","description":"Labels to add","items":{"type":"object","required":["value"],"properties":{"key":{"type":"string"},"value":{"type":"string"}}}},
+				"note":{"type":"string","description":"A line for the case's history"}}}`,
 			Run: func(ctx context.Context, c *Call) (string, error) {
 				id, err := requireString(c.Args, "case_id")
 				if err != nil {
@@ -86,6 +88,12 @@ func caseTools(st *store.Store) []*Tool {
 				}
 				if v, ok := c.Args["priority"].(string); ok {
 					u.Priority = &v
+				}
+				if raw, ok := c.Args["labels"]; ok {
+					b, _ := json.Marshal(raw)
+					if err := json.Unmarshal(b, &u.Labels); err != nil {
+						return "", fmt.Errorf(`argument "labels" must be a list of {"key": "...", "value": "..."}`)
+					}
 				}
 				if err := st.UpdateCase(ctx, c.Run.ID, id, u); err != nil {
 					return "", err

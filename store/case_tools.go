@@ -133,11 +133,13 @@ func (s *Store) PostponeCase(ctx context.Context, runID, caseID string, until ti
 type CaseUpdate struct {
 	Data     *string
 	Priority *string
-	Note     string
+	// Labels are added to the case (created in its queue if new).
+	Labels []LabelKV
+	Note   string
 }
 
-// UpdateCase changes a pending case's data or priority for a run, with an optional note
-// in its history. Setting the same values again changes nothing but the note.
+// UpdateCase changes a case's data or priority or adds labels for a run, with an
+// optional note in its history. Setting the same values again changes nothing but the note.
 func (s *Store) UpdateCase(ctx context.Context, runID, caseID string, u CaseUpdate) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		c, err := toolCase(ctx, tx, runID, caseID)
@@ -165,8 +167,24 @@ func (s *Store) UpdateCase(ctx context.Context, runID, caseID string, u CaseUpda
 			}
 			detail["priority"] = *u.Priority
 		}
+		if len(u.Labels) > 0 {
+			ids, err := s.labelIDsTx(ctx, tx, c.queue, u.Labels, true)
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO case_labels(case_id, label_id) VALUES (?, ?)", caseID, id); err != nil {
+					return err
+				}
+			}
+			added := make([]string, len(u.Labels))
+			for i, l := range u.Labels {
+				added[i] = l.Key + ":" + l.Value
+			}
+			detail["labels"] = added
+		}
 		if len(detail) == 0 && u.Note == "" {
-			return invalid("nothing to update: give data, priority or a note")
+			return invalid("nothing to update: give data, priority, labels or a note")
 		}
 		return appendCaseEvent(ctx, tx, Actor{Channel: "system"}, now, caseEvent{caseID: caseID, typ: CaseEventUpdated, reason: u.Note, runID: runID,
 			agentID: c.agent, detail: detail})
