@@ -88,7 +88,7 @@ func (b *bulkWorld) post(t *testing.T, key, verb string, body any) map[string]an
 	return r.JSON(t)
 }
 
-func wantCount(t *testing.T, m map[string]any, key string, n int) {
+func wantCountField(t *testing.T, m map[string]any, key string, n int) {
 	t.Helper()
 	if got, ok := m[key].(float64); !ok || int(got) != n {
 		t.Fatalf("%s = %v, want %d (response %v)", key, m[key], n, m)
@@ -113,8 +113,8 @@ func TestBulkAllMatchingTouchesExactlyTheFilteredSet(t *testing.T) {
 	completedBefore := b.count(t, "SELECT count(*) FROM cases WHERE status = 'completed'")
 	m := b.post(t, b.member, "bulk-update-status", map[string]any{"all_matching": true, "status": "completed", "search": "refund",
 		"filters": map[string]any{"status": []string{"pending", "failed"}, "priority": []string{"high", "medium"}, "labels": map[string]any{"team": []string{"a"}}}})
-	wantCount(t, m, "updatedCount", len(want))
-	wantCount(t, m, "skippedCount", 0)
+	wantCountField(t, m, "updatedCount", len(want))
+	wantCountField(t, m, "skippedCount", 0)
 	if got := b.evented(t, "status_changed"); !slices.Equal(got, want) {
 		t.Fatalf("status changed on %v, want exactly %v", got, want)
 	}
@@ -131,8 +131,8 @@ func TestBulkAllMatchingTouchesExactlyTheFilteredSet(t *testing.T) {
 	}
 	m = b.post(t, b.member, "bulk-update-priority", map[string]any{"all_matching": true, "priority": "high",
 		"filters": map[string]any{"status": []string{"claimed"}}})
-	wantCount(t, m, "updatedCount", len(want))
-	wantCount(t, m, "skippedCount", len(matched)-len(want))
+	wantCountField(t, m, "updatedCount", len(want))
+	wantCountField(t, m, "skippedCount", len(matched)-len(want))
 	if got := b.evented(t, "priority_changed"); !slices.Equal(got, want) {
 		t.Fatalf("priority changed on %v, want exactly %v", got, want)
 	}
@@ -144,8 +144,8 @@ func TestBulkAllMatchingTouchesExactlyTheFilteredSet(t *testing.T) {
 	total := b.cases(t, b.queue)
 	m = b.post(t, b.member, "bulk-delete", map[string]any{"all_matching": true, "filters": map[string]any{"labels": map[string]any{"": []string{"vip"}},
 		"created_at_from": time.UnixMilli(now - 60_000).UTC().Format(time.RFC3339)}})
-	wantCount(t, m, "deletedCount", len(matched)-len(held))
-	wantCount(t, m, "skippedCount", len(held))
+	wantCountField(t, m, "deletedCount", len(matched)-len(held))
+	wantCountField(t, m, "skippedCount", len(held))
 	if n := b.cases(t, b.queue); n != total-(len(matched)-len(held)) {
 		t.Fatalf("%d cases left, want %d", n, total-(len(matched)-len(held)))
 	}
@@ -166,8 +166,8 @@ func TestBulkCaseIDs(t *testing.T) {
 	unknown := randomID()
 
 	m := b.post(t, b.member, "bulk-update-status", map[string]any{"case_ids": []string{pending, completed, held, unknown, pending}, "status": "failed"})
-	wantCount(t, m, "updatedCount", 2)
-	wantCount(t, m, "skippedCount", 2) // the held case and the unknown id; pending named twice counts once
+	wantCountField(t, m, "updatedCount", 2)
+	wantCountField(t, m, "skippedCount", 2) // the held case and the unknown id; pending named twice counts once
 	if ids, ok := m["interruptedRunIds"].([]any); !ok || len(ids) != 0 {
 		t.Fatalf("interruptedRunIds %v, want []", m["interruptedRunIds"])
 	}
@@ -179,17 +179,17 @@ func TestBulkCaseIDs(t *testing.T) {
 	}
 
 	m = b.post(t, b.member, "bulk-update-status", map[string]any{"case_ids": []string{pending}, "status": "pending"})
-	wantCount(t, m, "updatedCount", 1)
+	wantCountField(t, m, "updatedCount", 1)
 	if n := b.count(t, "SELECT count(*) FROM cases WHERE id = ? AND status = 'pending' AND completed_at IS NULL AND attempt = 0", pending); n != 1 {
 		t.Fatal("resetting to pending did not clear the outcome")
 	}
 	m = b.post(t, b.member, "bulk-update-status", map[string]any{"case_ids": []string{pending}, "status": "pending"})
-	wantCount(t, m, "updatedCount", 0)
-	wantCount(t, m, "skippedCount", 1)
+	wantCountField(t, m, "updatedCount", 0)
+	wantCountField(t, m, "skippedCount", 1)
 
 	m = b.post(t, b.member, "bulk-delete", map[string]any{"case_ids": []string{pending, held}})
-	wantCount(t, m, "deletedCount", 1)
-	wantCount(t, m, "skippedCount", 1)
+	wantCountField(t, m, "deletedCount", 1)
+	wantCountField(t, m, "skippedCount", 1)
 	if n := b.count(t, "SELECT count(*) FROM cases WHERE id IN (?, ?)", pending, held); n != 1 {
 		t.Fatalf("%d of the deleted and the held case left, want 1", n)
 	}
@@ -231,8 +231,7 @@ func TestBulkCaseIDs(t *testing.T) {
 
 func TestBulkReprocess(t *testing.T) {
 	b := newBulkWorld(t)
-	consumer, _ := createAgent(t, b.s, b.team, b.owner, "Consumer", true)
-	bystander, _ := createAgent(t, b.s, b.team, b.owner, "Bystander", true)
+	consumer, bystander := b.idleConsumer(t, "Consumer"), b.idleConsumer(t, "Bystander")
 	path := "/v2/queues/" + b.queue + "/cases/bulk-reprocess"
 	completed, failed, held := b.ids[7], b.ids[1], b.ids[11]
 	body := map[string]any{"case_ids": []string{completed, failed, held}}
@@ -244,7 +243,7 @@ func TestBulkReprocess(t *testing.T) {
 		badRequest("400 agent_id with a disabled trigger", "POST", path, b.member, map[string]any{"case_ids": []string{completed}, "agent_id": bystander}, "agent_id "+bystander),
 	})
 	b.insertTrigger(t, b.team, consumer, b.queue, true)
-	otherAgent, _ := createAgent(t, b.s, b.team, b.owner, "Elsewhere", true)
+	otherAgent := b.idleConsumer(t, "Elsewhere")
 	b.insertTrigger(t, b.team, otherAgent, b.insertQueue(t, b.team, "Elsewhere"), true)
 	runScenarios(t, b.s, []scenario{
 		badRequest("400 agent_id consuming another queue", "POST", path, b.member, map[string]any{"case_ids": []string{completed}, "agent_id": otherAgent}, "agent_id"),
@@ -253,8 +252,8 @@ func TestBulkReprocess(t *testing.T) {
 			body: map[string]any{"case_ids": []string{completed, failed, held}, "agent_id": consumer}, after: func(t *testing.T, r *testkit.Response) {
 				m := r.JSON(t)
 				wantKeys(t, "bulkReprocessCases response", m, "reprocessedCount", "skippedCount", "delegatedCount", "retriedCount")
-				wantCount(t, m, "reprocessedCount", 2)
-				wantCount(t, m, "skippedCount", 1)
+				wantCountField(t, m, "reprocessedCount", 2)
+				wantCountField(t, m, "skippedCount", 1)
 				if n := b.count(t, `SELECT count(*) FROM case_events WHERE type = 'reprocess' AND to_status = 'pending' AND json_extract(detail, '$.agent_id') = ?
 					AND case_id IN (?, ?)`, consumer, completed, failed); n != 2 {
 					t.Fatalf("%d reprocess events, want 2", n)
@@ -272,19 +271,16 @@ func TestBulkReprocess(t *testing.T) {
 	// all_matching: every completed or failed case.
 	want := b.query(t, "c.status IN ('completed', 'failed')")
 	m := b.post(t, b.member, "bulk-reprocess", map[string]any{"all_matching": true, "filters": map[string]any{"status": []string{"completed", "failed"}}})
-	wantCount(t, m, "reprocessedCount", len(want))
+	wantCountField(t, m, "reprocessedCount", len(want))
 	if n := b.count(t, "SELECT count(*) FROM audit_log WHERE operation = 'bulkReprocessCases' AND json_extract(detail, '$.changed') = ?", len(want)); n != 1 {
 		t.Fatalf("%d audit rows for the all_matching reprocess with its count, want 1", n)
 	}
 }
 
-// TestBulkReprocessResetsCases checks every field the reset clears. The queue's only
-// consumer has no live setup, so no run can start for the cases between the reset and
-// the check.
+// TestBulkReprocessResetsCases checks every field the reset clears.
 func TestBulkReprocessResetsCases(t *testing.T) {
 	f := startFixture(t)
-	agent, _ := createAgent(t, f.s, f.team, f.owner, "No setup", false)
-	f.insertTrigger(t, f.team, agent, f.queue, true)
+	f.insertTrigger(t, f.team, f.idleConsumer(t, "No setup"), f.queue, true)
 	ids := f.createN(t, f.queue, "case", 2)
 	f.exec(t, "UPDATE cases SET status = 'failed', attempt = 3, last_error = 'boom', completed_at = 1, result = 'r', run_after = 5, postponed_to = 9 WHERE id = ?", ids[0])
 	start := time.Now().UnixMilli()
@@ -303,7 +299,7 @@ func TestBulkReprocessResetsCases(t *testing.T) {
 // credentials and Idempotency-Key).
 func TestBulkRetryAndDelegateRedirect(t *testing.T) {
 	b := newBulkWorld(t)
-	consumer, _ := createAgent(t, b.s, b.team, b.owner, "Consumer", true)
+	consumer := b.idleConsumer(t, "Consumer")
 	b.insertTrigger(t, b.team, consumer, b.queue, true)
 	post := func(client *http.Client, verb string, body any, headers ...string) (*http.Response, map[string]any) {
 		t.Helper()
@@ -339,7 +335,7 @@ func TestBulkRetryAndDelegateRedirect(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Request.URL.Path != "/v2/queues/"+b.queue+"/cases/bulk-reprocess" {
 		t.Fatalf("followed bulk-retry ended at %s with %d: %v", resp.Request.URL.Path, resp.StatusCode, m)
 	}
-	wantCount(t, m, "retriedCount", 2)
+	wantCountField(t, m, "retriedCount", 2)
 	resp, m = post(std, "bulk-retry", map[string]any{"case_ids": []string{b.ids[7], b.ids[1]}}, "Idempotency-Key", "retry-1")
 	if resp.StatusCode != 200 || resp.Header.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replayed bulk-retry: %d replayed=%q %v", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), m)
@@ -348,7 +344,7 @@ func TestBulkRetryAndDelegateRedirect(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("followed bulk-delegate: %d %v", resp.StatusCode, m)
 	}
-	wantCount(t, m, "delegatedCount", 1)
+	wantCountField(t, m, "delegatedCount", 1)
 	if n := b.count(t, "SELECT count(*) FROM case_events WHERE type = 'reprocess'"); n != 3 {
 		t.Fatalf("%d reprocess events after following retry and delegate, want 3", n)
 	}

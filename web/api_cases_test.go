@@ -229,7 +229,7 @@ func TestListCases(t *testing.T) {
 			}
 		}},
 		scenario{name: "200 oldest first", method: "GET", path: q(url.Values{"sort_order": {"asc"}}), key: f.viewer, wantStatus: 200,
-			after: want(reversed(newestFirst)...)},
+			after: want(reversedIDs(newestFirst)...)},
 		scenario{name: "200 status claimed is in progress", method: "GET", path: q(url.Values{"status": {"claimed"}}), key: f.viewer, wantStatus: 200, after: want(s.held)},
 		scenario{name: "200 status pending excludes held and postponed", method: "GET", path: q(url.Values{"status": {"pending"}}), key: f.viewer, wantStatus: 200,
 			after: want(s.pendingNone, s.pendingHigh)},
@@ -523,7 +523,7 @@ func TestCaseRuns(t *testing.T) {
 	))
 }
 
-func reversed(s []string) []string {
+func reversedIDs(s []string) []string {
 	r := slices.Clone(s)
 	slices.Reverse(r)
 	return r
@@ -580,7 +580,7 @@ func TestCasesOpenAPI(t *testing.T) {
 	}
 
 	agent := j.assignment(t, "Work cases.", nil)
-	f.insertTrigger(t, f.team, agent, f.queue, true)
+	f.insertTrigger(t, f.team, f.idleConsumer(t, "Consumer"), f.queue, true)
 	c := f.create(t, f.owner, f.queue, map[string]any{"title": "Shape", "data": "shape of a refund", "labels": []any{map[string]any{"key": "k", "value": "v"}}})[0]
 	id := c["id"].(string)
 	run, err := f.s.Engine.StartRun(t.Context(), store.Actor{TeamID: f.team, UserID: f.s.OwnerID, Channel: "api"}, store.NewRun{AgentID: agent, Source: "case", CaseID: &id, Message: "go"})
@@ -663,6 +663,6 @@ func TestCaseWaitingAtAGate(t *testing.T) {
 		t.Fatalf("deleting a case a waiting run holds: %d %s, want 409", r.Status, r.Body)
 	}
 	m := f.s.Do(t, "POST", "/v2/queues/"+f.queue+"/cases/bulk-update-status", f.member, map[string]any{"case_ids": []string{id}, "status": "completed"}).JSON(t)
-	wantCount(t, m, "updatedCount", 0)
-	wantCount(t, m, "skippedCount", 1)
+	wantCountField(t, m, "updatedCount", 0)
+	wantCountField(t, m, "skippedCount", 1)
 }

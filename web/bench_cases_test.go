@@ -25,8 +25,8 @@ func BenchmarkCreateCases(b *testing.B) {
 	}{{"plain", false}, {"labels", true}} {
 		b.Run(variant.name, func(b *testing.B) {
 			s := testkit.StartServer(b, testkit.Options{})
-			db := openDB(b, s)
-			queue := insertQueue(b, db, s.TeamID, "Bench")
+			db := openServerDB(b, s)
+			queue := sqlInsertQueue(b, db, s.TeamID, "Bench")
 			var batch []map[string]any
 			for i := range 100 {
 				c := map[string]any{"title": fmt.Sprintf("Invoice %d from ACME", i), "priority": []string{"none", "medium", "high"}[i%3],

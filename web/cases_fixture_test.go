@@ -22,7 +22,7 @@ type casesFixture struct {
 
 func newCasesFixture(t *testing.T, w *world) *casesFixture {
 	t.Helper()
-	f := &casesFixture{world: w, db: openDB(t, w.s)}
+	f := &casesFixture{world: w, db: openServerDB(t, w.s)}
 	f.queue = f.insertQueue(t, w.team, "Invoices")
 	f.otherQueue = f.insertQueue(t, w.otherTeam, "Their invoices")
 	return f
@@ -45,7 +45,7 @@ func (f *casesFixture) count(t testing.TB, query string, args ...any) int {
 }
 
 // openDB opens the server's database file for direct SQL beside the server.
-func openDB(t testing.TB, s *testkit.Server) *sql.DB {
+func openServerDB(t testing.TB, s *testkit.Server) *sql.DB {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+s.Store.Path()+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)")
 	if err != nil {
@@ -56,7 +56,7 @@ func openDB(t testing.TB, s *testkit.Server) *sql.DB {
 }
 
 // insertQueue adds a queue to team with a direct insert.
-func insertQueue(t testing.TB, db *sql.DB, team, name string) string {
+func sqlInsertQueue(t testing.TB, db *sql.DB, team, name string) string {
 	t.Helper()
 	id, now := store.NewID(), time.Now().UnixMilli()
 	if _, err := db.Exec("INSERT INTO queues(id, team_id, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)", id, team, name, now, now); err != nil {
@@ -67,7 +67,7 @@ func insertQueue(t testing.TB, db *sql.DB, team, name string) string {
 
 func (f *casesFixture) insertQueue(t testing.TB, team, name string) string {
 	t.Helper()
-	return insertQueue(t, f.db, team, name)
+	return sqlInsertQueue(t, f.db, team, name)
 }
 
 // insertTrigger binds agent to queue with a direct insert.
@@ -76,6 +76,15 @@ func (f *casesFixture) insertTrigger(t testing.TB, team, agent, queue string, en
 	now := time.Now().UnixMilli()
 	f.exec(t, "INSERT INTO case_triggers(id, team_id, agent_id, case_queue_id, enabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		store.NewID(), team, agent, queue, enabled, now, now)
+}
+
+// idleConsumer is an Assignment without a live setup, for case triggers: the queue has
+// an enabled consumer, yet no run can start, so nothing changes the cases behind a test's
+// back between a call and the checks after it.
+func (f *casesFixture) idleConsumer(t *testing.T, name string) string {
+	t.Helper()
+	id, _ := createAgent(t, f.s, f.team, f.owner, name, false)
+	return id
 }
 
 // hold marks a case as held by a run, as the dispatcher's claim would. The run id names
