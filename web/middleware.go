@@ -127,7 +127,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
 		auth := r.Header.Get("Authorization")
-		if r.Method != http.MethodPost || key == "" || auth == "" {
+		if r.Method != http.MethodPost || key == "" || auth == "" || redirectOnly(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
