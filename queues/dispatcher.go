@@ -45,9 +45,10 @@ func (d *Dispatcher) Wake() {
 // Run dispatches until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
+		began := time.Now()
 		d.pass(ctx)
 		wait := d.idle
-		if due, ok, err := d.st.NextCaseDue(ctx); err == nil && ok {
+		if due, ok, err := d.st.NextCaseDue(ctx, began); err == nil && ok {
 			wait = min(wait, max(time.Until(due), time.Millisecond))
 		}
 		t := time.NewTimer(wait)

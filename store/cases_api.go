@@ -85,7 +85,7 @@ func (s *Store) CreateCases(ctx context.Context, a Actor, queueID string, cs []N
 			}
 			creator = scanUserRef(id, email, name)
 		}
-		labelIDs, err := createCaseLabels(ctx, tx, queueID, cs)
+		labelIDs, err := s.createCaseLabels(ctx, tx, queueID, cs)
 		if err != nil {
 			return Target{}, err
 		}
@@ -191,15 +191,17 @@ func appendCaseEvents(ctx context.Context, tx *sql.Tx, a Actor, now int64, event
 	return nil
 }
 
-// createCaseLabels finds or creates, once each, the labels the new cases carry.
-func createCaseLabels(ctx context.Context, tx *sql.Tx, queueID string, cs []NewCase) (map[LabelKV]string, error) {
+// createCaseLabels finds or creates, once each, the labels the new cases carry. Labels
+// are compared trimmed, as labelIDsTx stores them, so " x" and "x" are one label.
+func (s *Store) createCaseLabels(ctx context.Context, tx *sql.Tx, queueID string, cs []NewCase) (map[LabelKV]string, error) {
+	trim := func(l LabelKV) LabelKV { return LabelKV{Key: strings.TrimSpace(l.Key), Value: strings.TrimSpace(l.Value)} }
 	var kv []LabelKV
-	seen := map[LabelKV]bool{}
+	at := map[LabelKV]int{}
 	for _, c := range cs {
 		for _, l := range c.Labels {
-			if !seen[l] {
-				seen[l] = true
-				kv = append(kv, l)
+			if _, ok := at[trim(l)]; !ok {
+				at[trim(l)] = len(kv)
+				kv = append(kv, trim(l))
 			}
 		}
 	}
@@ -207,12 +209,14 @@ func createCaseLabels(ctx context.Context, tx *sql.Tx, queueID string, cs []NewC
 	if len(kv) == 0 {
 		return ids, nil
 	}
-	found, err := labelIDsTx(ctx, tx, queueID, kv, true)
+	found, err := s.labelIDsTx(ctx, tx, queueID, kv, true)
 	if err != nil {
 		return nil, err
 	}
-	for i, l := range kv {
-		ids[l] = found[i]
+	for _, c := range cs {
+		for _, l := range c.Labels {
+			ids[l] = found[at[trim(l)]]
+		}
 	}
 	return ids, nil
 }

@@ -89,12 +89,14 @@ func deref(p *string) string {
 	return *p
 }
 
-// NextCaseDue is when a case that is not due yet (postponed, or waiting to be retried)
-// becomes due, over the queues that enabled triggers consume.
-func (s *Store) NextCaseDue(ctx context.Context) (time.Time, bool, error) {
+// NextCaseDue is the earliest time after since at which an unclaimed pending case
+// (postponed, or waiting to be retried) becomes due, over the queues that enabled
+// triggers consume. The dispatcher passes the start of its last pass: a case that fell
+// due during the pass is then still found (its time is in the past, so it is due now).
+func (s *Store) NextCaseDue(ctx context.Context, since time.Time) (time.Time, bool, error) {
 	var t sql.NullInt64
 	err := s.r.QueryRowContext(ctx, `SELECT min(c.run_after) FROM cases c WHERE c.status = 'pending' AND c.claimed_by_run_id IS NULL AND c.run_after > ?
-		AND c.queue_id IN (SELECT case_queue_id FROM case_triggers WHERE enabled)`, s.nowMs()).Scan(&t)
+		AND c.queue_id IN (SELECT case_queue_id FROM case_triggers WHERE enabled)`, since.UnixMilli()).Scan(&t)
 	if err != nil || !t.Valid {
 		return time.Time{}, false, err
 	}

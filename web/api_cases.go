@@ -342,6 +342,7 @@ func (s *Server) registerCases() {
 				}
 				return nil, fail(ctx, err)
 			}
+			s.wakeDispatcher()
 			out := &body[createCasesOut]{Body: createCasesOut{AddedCases: make([]caseJSON, 0, len(cs))}}
 			for _, c := range cs {
 				out.Body.AddedCases = append(out.Body.AddedCases, caseOut(c))

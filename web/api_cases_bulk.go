@@ -122,6 +122,7 @@ func (s *Server) registerCasesBulk() {
 			if err != nil {
 				return nil, fail(ctx, err)
 			}
+			s.wakeDispatcher()
 			n := res.Changed
 			return &body[bulkReprocessOut]{Body: bulkReprocessOut{ReprocessedCount: n, SkippedCount: res.Skipped, DelegatedCount: n, RetriedCount: n}}, nil
 		})
@@ -137,6 +138,7 @@ func (s *Server) registerCasesBulk() {
 			if err != nil {
 				return nil, fail(ctx, err)
 			}
+			s.wakeDispatcher()
 			return &body[bulkStatusOut]{Body: bulkStatusOut{UpdatedCount: res.Changed, SkippedCount: res.Skipped, InterruptedRunIDs: []string{}}}, nil
 		})
 
@@ -151,6 +153,7 @@ func (s *Server) registerCasesBulk() {
 			if err != nil {
 				return nil, fail(ctx, err)
 			}
+			s.wakeDispatcher()
 			return &body[bulkPriorityOut]{Body: bulkPriorityOut{UpdatedCount: res.Changed, SkippedCount: res.Skipped}}, nil
 		})
 
