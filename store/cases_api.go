@@ -194,7 +194,9 @@ func appendCaseEvents(ctx context.Context, tx *sql.Tx, a Actor, now int64, event
 // createCaseLabels finds or creates, once each, the labels the new cases carry. Labels
 // are compared trimmed, as labelIDsTx stores them, so " x" and "x" are one label.
 func (s *Store) createCaseLabels(ctx context.Context, tx *sql.Tx, queueID string, cs []NewCase) (map[LabelKV]string, error) {
-	trim := func(l LabelKV) LabelKV { return LabelKV{Key: strings.TrimSpace(l.Key), Value: strings.TrimSpace(l.Value)} }
+	trim := func(l LabelKV) LabelKV {
+		return LabelKV{Key: strings.TrimSpace(l.Key), Value: strings.TrimSpace(l.Value)}
+	}
 	var kv []LabelKV
 	at := map[LabelKV]int{}
 	for _, c := range cs {
