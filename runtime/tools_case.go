@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"docket/queues"
@@ -14,7 +15,82 @@ import (
 // store finds a replayed decision already made), so a crash never decides a case twice.
 func caseTools(st *store.Store) []*Tool {
 	caseArg := `"case_id":{"type":"string","description":"The case's id"}`
+	queueArg := `"queue":{"type":"string","description":"The queue's id or name"}`
 	return []*Tool{
+		{
+			Name:        "add_cases",
+			Description: "Add cases (work items) to a queue of your team; whoever consumes the queue picks them up.",
+			Schema: `{"type":"object","required":["queue","cases"],"properties":{` + queueArg + `,"cases":{"type":"array","maxItems":100,"items":{"type":"object","required":["title"],
+				"properties":{"title":{"type":"string"},"data":{"type":"string"},"priority":{"type":"string","enum":["none","medium","high"]}}}}}}`,
+			Run: func(ctx context.Context, c *Call) (string, error) {
+				queue, err := requireString(c.Args, "queue")
+				if err != nil {
+					return "", err
+				}
+				var cs []store.NewCase
+				b, _ := json.Marshal(c.Args["cases"])
+				if err := json.Unmarshal(b, &cs); err != nil || len(cs) == 0 {
+					return "", fmt.Errorf(`argument "cases" must be a list of {"title": "...", "data": "...", "priority": "none|medium|high"}`)
+				}
+				for i := range cs {
+					if cs[i].Priority == "" {
+						cs[i].Priority = "none"
+					}
+				}
+				ids, err := st.AddCasesOnce(ctx, c.Run.ID, c.IdempotencyKey, queue, cs)
+				if err != nil {
+					return "", err
+				}
+				out, err := json.Marshal(map[string]any{"added": len(ids), "case_ids": ids})
+				return string(out), err
+			},
+		},
+		{
+			Name:        "list_cases",
+			Description: "List cases of a queue, newest first, optionally by status, label or words they contain.",
+			Schema: `{"type":"object","required":["queue"],"properties":{` + queueArg + `,
+				"status":{"type":"string","enum":["pending","in_progress","needs_input","postponed","completed","failed"]},
+				"label":{"type":"string","description":"key:value, or a bare value"},"search":{"type":"string"},
+				"limit":{"type":"integer","minimum":1,"maximum":50,"description":"Default 20"}}}`,
+			Run: func(ctx context.Context, c *Call) (string, error) {
+				queue, err := requireString(c.Args, "queue")
+				if err != nil {
+					return "", err
+				}
+				team, queueID, err := st.QueueForRun(ctx, c.Run.ID, queue)
+				if err != nil {
+					return "", err
+				}
+				q := store.CaseQuery{Limit: 20, CaseFilter: store.CaseFilter{Search: argString(c.Args, "search")}}
+				if n, ok := c.Args["limit"].(float64); ok && n >= 1 && n <= 50 {
+					q.Limit = int(n)
+				}
+				if status := argString(c.Args, "status"); status != "" {
+					q.DisplayStatuses = []string{status}
+				}
+				if l := argString(c.Args, "label"); l != "" {
+					key, value, ok := strings.Cut(l, ":")
+					if !ok {
+						key, value = "", l
+					}
+					q.Labels = map[string][]string{key: {value}}
+				}
+				page, err := st.ListCases(ctx, team, queueID, q)
+				if err != nil {
+					return "", err
+				}
+				items := []map[string]any{}
+				for _, k := range page.Cases {
+					data := k.Data
+					if r := []rune(data); len(r) > 500 {
+						data = string(r[:500]) + "…"
+					}
+					items = append(items, map[string]any{"id": k.ID, "title": k.Title, "status": k.DisplayStatus, "priority": k.Priority, "data": data})
+				}
+				out, err := json.Marshal(map[string]any{"total": page.Total, "cases": items})
+				return string(out), err
+			},
+		},
 		{
 			Name:        "claim_case",
 			Description: "Take a pending case to work on it; nobody else will start on it while you hold it.",

@@ -88,7 +88,7 @@ func TestEnabledTools(t *testing.T) {
 	if got := names(SetupData{HTTPAllowlist: []string{"a.test"}}); !slices.Contains(got, "http_request") {
 		t.Errorf("with an allowlist: %v", got)
 	}
-	if got := names(SetupData{Tools: []string{"memory_read", "add_cases"}}); !slices.Equal(got, []string{"memory_read"}) {
+	if got := names(SetupData{Tools: []string{"memory_read", "delegate"}}); !slices.Equal(got, []string{"memory_read"}) {
 		t.Errorf("listed tools: %v; a listed tool this runtime lacks is not offered", got)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -198,4 +199,53 @@ func (s *Store) CaseForRun(ctx context.Context, runID, caseID string) (Case, err
 		return Case{}, fmt.Errorf("run %s: %w", runID, err)
 	}
 	return s.getCase(ctx, s.r, team, caseID)
+}
+
+// QueueForRun finds a queue of the run's team by id or by name, for the case tools.
+func (s *Store) QueueForRun(ctx context.Context, runID, ref string) (team, queueID string, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT r.team_id, q.id FROM runs r JOIN queues q ON q.team_id = r.team_id AND (q.id = ? OR q.name = ?)
+		WHERE r.id = ? ORDER BY q.id = ? DESC LIMIT 1`, ref, ref, runID, ref).Scan(&team, &queueID)
+	if err == sql.ErrNoRows {
+		err = notFound("no queue %q in this team: give a queue's id or exact name", ref)
+	}
+	return team, queueID, err
+}
+
+// AddCasesOnce creates cases for one add_cases call exactly once: the call's idempotency
+// key is recorded with the new ids in the same transaction, so a replay after a crash
+// returns the cases the first execution created instead of creating them again.
+func (s *Store) AddCasesOnce(ctx context.Context, runID, key, queueRef string, cs []NewCase) ([]string, error) {
+	if len(cs) == 0 || len(cs) > 100 {
+		return nil, invalid("cases: give 1 to 100 cases, got %d", len(cs))
+	}
+	if err := validateNewCases(cs); err != nil {
+		return nil, err
+	}
+	team, queueID, err := s.QueueForRun(ctx, runID, queueRef)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var body []byte
+		err := tx.QueryRowContext(ctx, "SELECT body FROM idempotency_keys WHERE scope = 'tool' AND key = ?", key).Scan(&body)
+		if err == nil {
+			return json.Unmarshal(body, &ids)
+		}
+		if err != sql.ErrNoRows {
+			return err
+		}
+		out, err := s.createCasesTx(ctx, tx, Actor{TeamID: team, Channel: "system"}, queueID, cs)
+		if err != nil {
+			return err
+		}
+		for _, c := range out {
+			ids = append(ids, c.ID)
+		}
+		b, _ := json.Marshal(ids)
+		_, err = tx.ExecContext(ctx, "INSERT INTO idempotency_keys(scope, key, request_hash, status, body, created_at) VALUES ('tool', ?, '', 200, ?, ?)",
+			key, b, s.nowMs())
+		return err
+	})
+	return ids, err
 }

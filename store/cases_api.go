@@ -70,78 +70,88 @@ func (s *Store) CreateCases(ctx context.Context, a Actor, queueID string, cs []N
 	if err := validateNewCases(cs); err != nil {
 		return nil, err
 	}
-	now := s.nowMs()
-	out := make([]Case, len(cs))
+	var out []Case
 	err := s.mutate(ctx, a, func(tx *sql.Tx) (Target, error) {
-		if err := requireCaseQueue(ctx, tx, a.TeamID, queueID); err != nil {
-			return Target{}, err
-		}
-		var creator *UserRef
-		if a.UserID != "" {
-			var id, email, name sql.NullString
-			err := tx.QueryRowContext(ctx, "SELECT id, email, name FROM users WHERE id = ?", a.UserID).Scan(&id, &email, &name)
-			if err != nil && err != sql.ErrNoRows {
-				return Target{}, err
-			}
-			creator = scanUserRef(id, email, name)
-		}
-		labelIDs, err := s.createCaseLabels(ctx, tx, queueID, cs)
-		if err != nil {
-			return Target{}, err
-		}
-		ids := make([]string, len(cs))
-		var links [][2]string
-		for i, nc := range cs {
-			rank, _ := PriorityRank(nc.Priority)
-			ids[i] = NewID()
-			for _, l := range nc.Labels {
-				links = append(links, [2]string{ids[i], labelIDs[l]})
-			}
-			out[i] = Case{ID: ids[i], QueueID: queueID, TeamID: a.TeamID, Title: nc.Title, Data: nc.Data, Priority: priorities[rank],
-				Status: "pending", DisplayStatus: "pending", RunAfter: Time(now), SourceFile: nc.SourceFile, CreatedBy: creator,
-				CreatedAt: Time(now), UpdatedAt: Time(now), Labels: []Label{}}
-		}
-		// Multi-row statements: FTS5 flushes its pending index data at the end of every
-		// statement that writes to it, so one statement per chunk instead of one per case
-		// is what makes a batch cheap.
-		for _, chunk := range chunks(len(cs), 200) {
-			args := make([]any, 0, 11*len(chunk))
-			for _, i := range chunk {
-				c := out[i]
-				rank, _ := PriorityRank(c.Priority)
-				args = append(args, c.ID, queueID, a.TeamID, c.Title, c.Data, rank, now, nullStr(c.SourceFile), optional(a.UserID), now, now)
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO cases(id, queue_id, team_id, title, data, priority, run_after, source_file, created_by, created_at, updated_at)
-				VALUES `+placeholders(len(chunk), 11), args...); err != nil {
-				return Target{}, fmt.Errorf("insert cases: %w", err)
-			}
-		}
-		for _, chunk := range chunks(len(links), 400) {
-			args := make([]any, 0, 2*len(chunk))
-			for _, i := range chunk {
-				args = append(args, links[i][0], links[i][1])
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO case_labels(case_id, label_id) VALUES "+placeholders(len(chunk), 2)+" ON CONFLICT DO NOTHING", args...); err != nil {
-				return Target{}, fmt.Errorf("label cases: %w", err)
-			}
-		}
-		events := make([]caseEvent, len(ids))
-		for i, id := range ids {
-			events[i] = caseEvent{caseID: id, typ: "created", to: "pending"}
-		}
-		if err := appendCaseEvents(ctx, tx, a, now, events); err != nil {
-			return Target{}, err
-		}
-		if err := fillNewCaseLabels(ctx, tx, queueID, cs, labelIDs, out); err != nil {
+		var err error
+		if out, err = s.createCasesTx(ctx, tx, a, queueID, cs); err != nil {
 			return Target{}, err
 		}
 		d := map[string]any{"count": len(cs)}
 		if len(cs) == 1 {
-			d["case_id"] = ids[0]
+			d["case_id"] = out[0].ID
 		}
 		return Target{Type: "queue", ID: queueID, Detail: d}, nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// createCasesTx inserts validated cases, their labels and "created" events inside tx.
+func (s *Store) createCasesTx(ctx context.Context, tx *sql.Tx, a Actor, queueID string, cs []NewCase) ([]Case, error) {
+	now := s.nowMs()
+	out := make([]Case, len(cs))
+	if err := requireCaseQueue(ctx, tx, a.TeamID, queueID); err != nil {
+		return nil, err
+	}
+	var creator *UserRef
+	if a.UserID != "" {
+		var id, email, name sql.NullString
+		err := tx.QueryRowContext(ctx, "SELECT id, email, name FROM users WHERE id = ?", a.UserID).Scan(&id, &email, &name)
+		if err != nil && err != sql.ErrNoRows {
+			return nil, err
+		}
+		creator = scanUserRef(id, email, name)
+	}
+	labelIDs, err := s.createCaseLabels(ctx, tx, queueID, cs)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(cs))
+	var links [][2]string
+	for i, nc := range cs {
+		rank, _ := PriorityRank(nc.Priority)
+		ids[i] = NewID()
+		for _, l := range nc.Labels {
+			links = append(links, [2]string{ids[i], labelIDs[l]})
+		}
+		out[i] = Case{ID: ids[i], QueueID: queueID, TeamID: a.TeamID, Title: nc.Title, Data: nc.Data, Priority: priorities[rank],
+			Status: "pending", DisplayStatus: "pending", RunAfter: Time(now), SourceFile: nc.SourceFile, CreatedBy: creator,
+			CreatedAt: Time(now), UpdatedAt: Time(now), Labels: []Label{}}
+	}
+	// Multi-row statements: FTS5 flushes its pending index data at the end of every
+	// statement that writes to it, so one statement per chunk instead of one per case
+	// is what makes a batch cheap.
+	for _, chunk := range chunks(len(cs), 200) {
+		args := make([]any, 0, 11*len(chunk))
+		for _, i := range chunk {
+			c := out[i]
+			rank, _ := PriorityRank(c.Priority)
+			args = append(args, c.ID, queueID, a.TeamID, c.Title, c.Data, rank, now, nullStr(c.SourceFile), optional(a.UserID), now, now)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cases(id, queue_id, team_id, title, data, priority, run_after, source_file, created_by, created_at, updated_at)
+			VALUES `+placeholders(len(chunk), 11), args...); err != nil {
+			return nil, fmt.Errorf("insert cases: %w", err)
+		}
+	}
+	for _, chunk := range chunks(len(links), 400) {
+		args := make([]any, 0, 2*len(chunk))
+		for _, i := range chunk {
+			args = append(args, links[i][0], links[i][1])
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO case_labels(case_id, label_id) VALUES "+placeholders(len(chunk), 2)+" ON CONFLICT DO NOTHING", args...); err != nil {
+			return nil, fmt.Errorf("label cases: %w", err)
+		}
+	}
+	events := make([]caseEvent, len(ids))
+	for i, id := range ids {
+		events[i] = caseEvent{caseID: id, typ: "created", to: "pending"}
+	}
+	if err := appendCaseEvents(ctx, tx, a, now, events); err != nil {
+		return nil, err
+	}
+	if err := fillNewCaseLabels(ctx, tx, queueID, cs, labelIDs, out); err != nil {
 		return nil, err
 	}
 	return out, nil
