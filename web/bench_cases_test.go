@@ -2,14 +2,19 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ollama/ollama/api"
+
 	"docket/internal/testkit"
+	"docket/store"
 )
 
 // BenchmarkCreateCases measures createCases over real HTTP: batches of 100 cases (title,
@@ -74,4 +79,146 @@ func BenchmarkCreateCases(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkCasePipeline measures the case pipeline end to end (DESIGN §13): b.N cases
+// posted through createCases in batches of 100 to a queue an enabled case trigger
+// consumes (concurrency 8, 8 workers), each dispatched to a run whose instant fake model
+// calls complete_case and then gives its final answer. The clock runs from the first
+// createCases request to the last case run completed. Reports cases/s; floor_jobs/s,
+// testkit.RawFloor measured first in the same run, and floor_ratio = cases/s ÷ floor;
+// and the dispatch latency, case created_at → its run's created_at, p50/p99 over all
+// cases (read from the database after the drain, millisecond resolution).
+func BenchmarkCasePipeline(b *testing.B) {
+	const concurrency = 8
+	rb := newRunBench(b, concurrency)
+	rb.fake.Default().ReplyFunc(func(req *api.ChatRequest) api.Message {
+		if req.Messages[len(req.Messages)-1].Role == "tool" {
+			return api.Message{Role: "assistant", Content: "Done with the case."}
+		}
+		return api.Message{Role: "assistant", ToolCalls: []api.ToolCall{testkit.NewToolCall("complete_case", map[string]any{"case_id": firstCaseID(req), "result": "handled"})}}
+	})
+	// runBench's Assignment lists its tools, which leaves out the case tools; this one
+	// has the default set.
+	body, err := json.Marshal(map[string]any{"name": "Caseworker", "build": map[string]any{"name": "v1", "config": testkit.SetupConfig("Work each case, then complete it.")}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if body, err = rb.post("/v2/teams/"+rb.TeamID+"/agents", string(body), http.StatusCreated); err != nil {
+		b.Fatal(err)
+	}
+	var agent struct{ Agent struct{ ID string } }
+	if err := json.Unmarshal(body, &agent); err != nil || agent.Agent.ID == "" {
+		b.Fatalf("createAgent answered %s (%v)", body, err)
+	}
+	if body, err = rb.post("/v2/teams/"+rb.TeamID+"/queues", `{"name":"Bench"}`, http.StatusCreated); err != nil {
+		b.Fatal(err)
+	}
+	var queue struct{ Queue struct{ ID string } }
+	if err := json.Unmarshal(body, &queue); err != nil || queue.Queue.ID == "" {
+		b.Fatalf("createQueue answered %s (%v)", body, err)
+	}
+	q := queue.Queue.ID
+	if _, err := rb.post("/v2/agents/"+agent.Agent.ID+"/case-triggers",
+		fmt.Sprintf(`{"case_queue_id":%q,"enabled":true,"concurrency":%d}`, q, concurrency), http.StatusCreated); err != nil {
+		b.Fatal(err)
+	}
+	var batches []string
+	for start := 0; start < b.N; start += 100 {
+		var cs []string
+		for i := start; i < min(b.N, start+100); i++ {
+			cs = append(cs, fmt.Sprintf(`{"title":"Invoice %d from ACME","data":"{\"invoice\": %d, \"amount\": %d}"}`, i, i, i*7))
+		}
+		batches = append(batches, `{"cases":[`+strings.Join(cs, ",")+`]}`)
+	}
+	floor := testkit.RawFloor(b, max(b.N, 2000))
+	db := openServerDB(b, rb.Server)
+	ctx := context.Background()
+	completed := func() (cases, runs, all int) {
+		if err := db.QueryRow(`SELECT (SELECT count(*) FROM cases WHERE queue_id = ? AND status = 'completed'),
+			(SELECT count(*) FROM runs WHERE source = 'case' AND status = 'completed'), (SELECT count(*) FROM runs WHERE source = 'case')`, q).Scan(&cases, &runs, &all); err != nil {
+			b.Fatal(err)
+		}
+		return cases, runs, all
+	}
+	sub := rb.Engine.Hub().Subscribe("")
+	defer sub.Close()
+
+	b.ResetTimer()
+	created := make(chan error, 1)
+	go func() {
+		for _, batch := range batches {
+			if _, err := rb.post("/v2/queues/"+q+"/cases", batch, http.StatusCreated); err != nil {
+				created <- err
+				return
+			}
+		}
+		created <- nil
+	}()
+	// The engine's run events wake the benchmark; the database decides when the drain is
+	// over (every case completed, and every case run, which completes after its case).
+	// Runs are counted by id: a run that completes before the dispatcher has read it
+	// back is announced as completed twice.
+	drained := func() bool { c, r, _ := completed(); return c == b.N && r == b.N }
+	seen := map[string]bool{}
+	check := time.NewTicker(20 * time.Millisecond)
+	defer check.Stop()
+	deadline := time.After(time.Duration(b.N)*20*time.Millisecond + 30*time.Second)
+wait:
+	for {
+		select {
+		case err := <-created:
+			if err != nil {
+				b.Fatal(err)
+			}
+		case ev := <-sub.C:
+			switch {
+			case ev.Type != "status":
+			case ev.Status == store.RunCompleted:
+				seen[ev.RunID] = true
+				if len(seen) >= b.N && drained() {
+					break wait
+				}
+			case ev.Status == store.RunFailed:
+				r, _ := rb.Store.RunByID(ctx, ev.RunID)
+				b.Fatalf("run %s failed: %v", ev.RunID, r.Error)
+			}
+		case <-check.C:
+			if drained() {
+				break wait
+			}
+		case <-deadline:
+			c, r, all := completed()
+			b.Fatalf("before the deadline %d of %d cases completed, %d of %d case runs", c, b.N, r, all)
+		}
+	}
+	b.StopTimer()
+	if c, r, all := completed(); c != b.N || r != b.N || all != b.N {
+		b.Fatalf("%d of %d cases completed, %d of %d case runs completed; want one completed run per case", c, b.N, r, all)
+	}
+	if calls := rb.fake.ChatCount(); calls != 2*b.N {
+		b.Fatalf("%d model calls for %d cases, want two each (complete_case, final answer)", calls, b.N)
+	}
+	rows, err := db.Query("SELECT r.created_at - c.created_at FROM cases c JOIN runs r ON r.id = c.claimed_by_run_id WHERE c.queue_id = ?", q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	lat := make([]time.Duration, 0, b.N)
+	for rows.Next() {
+		var ms int64
+		if err := rows.Scan(&ms); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Duration(ms)*time.Millisecond)
+	}
+	if err := rows.Err(); err != nil || len(lat) != b.N {
+		b.Fatalf("dispatch latencies for %d of %d cases (%v)", len(lat), b.N, err)
+	}
+	rate := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "cases/s")
+	b.ReportMetric(floor, "floor_jobs/s")
+	b.ReportMetric(rate/floor, "floor_ratio")
+	b.ReportMetric(percentileMs(lat, 0.50), "dispatch_p50_ms")
+	b.ReportMetric(percentileMs(lat, 0.99), "dispatch_p99_ms")
 }
