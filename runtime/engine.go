@@ -211,7 +211,9 @@ func (e *Engine) StartRun(ctx context.Context, a store.Actor, nr store.NewRun) (
 	if err != nil {
 		return store.Run{}, err
 	}
-	e.changed(r)
+	created := r
+	created.Status = store.RunPending // see StartNextCase
+	e.changed(created)
 	return r, nil
 }
 
@@ -261,6 +263,9 @@ func (e *Engine) StartNextCase(ctx context.Context, t store.CaseTrigger) (bool, 
 	if err != nil || r == nil {
 		return false, err
 	}
+	// Announce what was created: a worker may already have run it further since the
+	// commit, and its own announcements follow.
+	r.Status = store.RunPending
 	e.changed(*r)
 	return true, nil
 }
