@@ -184,6 +184,17 @@ var jobsOps = map[string][2]string{
 	"getAgentMemoryFile":    {"GET", "/v2/agents/{agent_id}/memory/files/{*}"},
 }
 
+// triggerOps are the case-trigger operations (queueOps and casesOps are beside their
+// tests).
+var triggerOps = map[string][2]string{
+	"listAgentCaseTriggers":            {"GET", "/v2/agents/{agent_id}/case-triggers"},
+	"createAgentCaseTrigger":           {"POST", "/v2/agents/{agent_id}/case-triggers"},
+	"previewAgentCaseTriggerConflicts": {"GET", "/v2/agents/{agent_id}/case-triggers/conflict-preview"},
+	"getAgentCaseTrigger":              {"GET", "/v2/agents/{agent_id}/case-triggers/{trigger_id}"},
+	"updateAgentCaseTrigger":           {"PATCH", "/v2/agents/{agent_id}/case-triggers/{trigger_id}"},
+	"deleteAgentCaseTrigger":           {"DELETE", "/v2/agents/{agent_id}/case-triggers/{trigger_id}"},
+}
+
 // docketOps are docket's own operations: they must be published, secured, and never
 // take an operation id the reference uses for something else.
 var docketOps = map[string][2]string{
@@ -221,7 +232,7 @@ func TestOpenAPIOperationsMatchReference(t *testing.T) {
 			t.Errorf("%s is a reference operation; docket-only ids must not clash", id)
 		}
 	}
-	for _, table := range []map[string][2]string{foundationOps, jobsOps, docketOps} {
+	for _, table := range []map[string][2]string{foundationOps, jobsOps, queueOps, casesOps, triggerOps, docketOps} {
 		for id, op := range table {
 			all[id] = op
 		}
