@@ -202,9 +202,9 @@ func (s *Store) agentAfterWrite(ctx context.Context, team, id, viewer string) (A
 	return a, err
 }
 
-func agentExists(ctx context.Context, tx *sql.Tx, team, id string) error {
+func agentExists(ctx context.Context, q querier, team, id string) error {
 	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM agents WHERE id = ? AND team_id = ? AND deleted_at IS NULL", id, team).Scan(&n); err != nil {
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM agents WHERE id = ? AND team_id = ? AND deleted_at IS NULL", id, team).Scan(&n); err != nil {
 		return err
 	}
 	if n == 0 {

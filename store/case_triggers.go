@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"strings"
 	"time"
 )
@@ -60,7 +61,7 @@ func scanTrigger(sc scanner) (CaseTrigger, error) {
 
 // ListCaseTriggers returns an agent's case triggers (at most one).
 func (s *Store) ListCaseTriggers(ctx context.Context, team, agentID string) ([]CaseTrigger, error) {
-	if err := s.agentInTeam(ctx, team, agentID); err != nil {
+	if err := agentExists(ctx, s.r, team, agentID); err != nil {
 		return nil, err
 	}
 	rows, err := s.r.QueryContext(ctx, triggerSelect+" WHERE t.agent_id = ? AND t.team_id = ?", agentID, team)
@@ -88,46 +89,37 @@ func (s *Store) GetCaseTrigger(ctx context.Context, team, agentID, id string) (C
 	return t, err
 }
 
-// EnabledCaseTriggers returns every enabled trigger whose agent exists, for the dispatcher.
+// EnabledCaseTriggers returns every enabled trigger whose agent exists, with what the
+// dispatcher needs and nothing more: it runs on every run state change.
 func (s *Store) EnabledCaseTriggers(ctx context.Context) ([]CaseTrigger, error) {
-	rows, err := s.r.QueryContext(ctx, triggerSelect+` JOIN agents ag ON ag.id = t.agent_id WHERE t.enabled AND ag.deleted_at IS NULL ORDER BY t.created_at`)
+	rows, err := s.r.QueryContext(ctx, `SELECT t.id, t.team_id, t.agent_id, t.case_queue_id, q.name, t.user_id, t.concurrency, t.max_attempts
+		FROM case_triggers t JOIN queues q ON q.id = t.case_queue_id JOIN agents a ON a.id = t.agent_id
+		WHERE t.enabled AND a.deleted_at IS NULL ORDER BY t.created_at`)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []CaseTrigger
 	for rows.Next() {
-		t, err := scanTrigger(rows)
-		if err != nil {
+		t := CaseTrigger{Enabled: true}
+		var user sql.NullString
+		if err := rows.Scan(&t.ID, &t.TeamID, &t.AgentID, &t.CaseQueueID, &t.CaseQueueName, &user, &t.Concurrency, &t.MaxAttempts); err != nil {
 			return nil, err
 		}
+		t.UserID = strPtr(user)
 		out = append(out, t)
 	}
 	return out, rows.Err()
 }
 
-func (s *Store) agentInTeam(ctx context.Context, team, agentID string) error {
-	var n int
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM agents WHERE id = ? AND team_id = ? AND deleted_at IS NULL", agentID, team).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
-		return notFound("assignment %s not found", agentID)
-	}
-	return nil
-}
-
 // queueInTeam checks, inside tx, that a queue exists in the team; field names the input
-// that gave its id.
+// that gave its id, since an unknown queue there is bad input, not a missing resource.
 func queueInTeam(ctx context.Context, tx *sql.Tx, team, queueID, field string) error {
-	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM queues WHERE id = ? AND team_id = ?", queueID, team).Scan(&n); err != nil {
-		return err
-	}
-	if n == 0 {
+	err := requireCaseQueue(ctx, tx, team, queueID)
+	if errors.Is(err, ErrNotFound) {
 		return invalid("%s: queue %s not found in this team", field, queueID)
 	}
-	return nil
+	return err
 }
 
 // NewCaseTrigger is what CreateCaseTrigger needs; zero Concurrency/MaxAttempts mean 1 and 3.

@@ -11,9 +11,9 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// RawFloor measures the physical limit of job throughput on this box, as store's
-// BenchmarkRawFloor does, so that a pipeline benchmark in another package can report
-// its rate as a share of the floor measured in the same run (DESIGN §13). It queues n
+// RawFloor measures the physical limit of job throughput on this box: store's
+// BenchmarkRawFloor reports it, and each pipeline benchmark measures it in the same run
+// to report its rate as a share of it (DESIGN §13). It queues n
 // minimal jobs in a temp database, then claims each with DESIGN §3's one-statement
 // claim and completes it, each step its own commit on one writer connection opened with
 // the store's pragmas (busy_timeout, WAL, synchronous=NORMAL, immediate transactions).
