@@ -90,14 +90,24 @@ func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string,
 		}
 		return true
 	}
-	sendStatus := func() bool {
-		r, err := s.store.GetRun(ctx, team, runID)
-		if err != nil {
-			return false
+	// sendStatus announces a status: the committed one when status is "", else the one an
+	// event carried. A live event must not be replaced by a fresher read, or the stream
+	// would announce the end before the tokens and messages queued ahead of it.
+	sendStatus := func(status string) bool {
+		var errText *string
+		if status == "" || status == store.RunFailed {
+			r, err := s.store.GetRun(ctx, team, runID)
+			if err != nil {
+				return false
+			}
+			if status == "" {
+				status = r.Status
+			}
+			errText = r.Error
 		}
-		return send("status", 0, statusEventJSON{RunID: runID, Status: r.Status, Error: r.Error})
+		return send("status", 0, statusEventJSON{RunID: runID, Status: status, Error: errText})
 	}
-	if !catchUp() || !sendStatus() {
+	if !catchUp() || !sendStatus("") {
 		return
 	}
 	ping := time.NewTicker(sseKeepAlive)
@@ -124,7 +134,7 @@ func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string,
 	}
 }
 
-func (s *Server) sendEvent(ev runtime.Event, last *int, send func(string, int, any) bool, sendStatus func() bool) bool {
+func (s *Server) sendEvent(ev runtime.Event, last *int, send func(string, int, any) bool, sendStatus func(string) bool) bool {
 	switch ev.Type {
 	case "message":
 		if ev.Message.Seq <= *last {
@@ -135,8 +145,7 @@ func (s *Server) sendEvent(ev runtime.Event, last *int, send func(string, int, a
 	case "token":
 		return send("token", 0, tokenEventJSON{RunID: ev.RunID, Text: ev.Token})
 	default:
-		// Read the status back, so the stream shows the committed state and its error.
-		return sendStatus()
+		return sendStatus(ev.Status)
 	}
 }
 
