@@ -94,7 +94,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers, Notify: notify, Registerer: metrics})
 	dispatcher = queues.New(st, engine, log)
 	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine,
-		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher})
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: cfg.Data})
 	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: metrics})
 	srv.SetWebhookWorker(hooks)
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}

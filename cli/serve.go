@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -20,6 +21,16 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 		Long: "Runs docket in the foreground. On first start it creates the data directory, the database, the team \"Default\" " +
 			"and the owner admin@localhost (password from DOCKET_ADMIN_PASSWORD, or generated and printed once).",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, env := range []string{"DOCKET_SESSION_IDLE", "DOCKET_SESSION_MAX"} {
+				if v := os.Getenv(env); v != "" {
+					if _, err := time.ParseDuration(v); err != nil {
+						return fmt.Errorf("%s=%q: want a duration such as 12h or 30m", env, v)
+					}
+				}
+			}
+			if cfg.SessionIdle <= 0 || cfg.SessionMax <= 0 {
+				return fmt.Errorf("--session-idle %s, --session-max %s: both must be positive, e.g. 12h and 168h", cfg.SessionIdle, cfg.SessionMax)
+			}
 			if cfg.Workers < 1 {
 				return fmt.Errorf("--workers %d: want at least 1", cfg.Workers)
 			}
@@ -42,5 +53,16 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 	f.IntVar(&cfg.RateLimit, "rate-limit", rate, "API requests per minute per key; -1 disables (env DOCKET_RATE_LIMIT)")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 10<<20, "largest accepted JSON request body")
 	f.IntVar(&cfg.Workers, "workers", workers, "Jobs executed at once (env DOCKET_WORKERS)")
+	f.DurationVar(&cfg.SessionIdle, "session-idle", envDuration("DOCKET_SESSION_IDLE", 12*time.Hour), "dashboard sign-in ends after this long without a request (env DOCKET_SESSION_IDLE)")
+	f.DurationVar(&cfg.SessionMax, "session-max", envDuration("DOCKET_SESSION_MAX", 7*24*time.Hour), "dashboard sign-in ends this long after it began (env DOCKET_SESSION_MAX)")
 	return cmd
+}
+
+// envDuration reads a duration such as "12h" from the environment; an unreadable value
+// falls back to def here and is reported when the command runs.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
 }

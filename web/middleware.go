@@ -108,11 +108,17 @@ func clientIP(r *http.Request) string {
 
 // limitBody caps every request body; huma's own per-operation cap answers 413 with a
 // message, this one protects the routes huma does not own. The API speaks only JSON, so
-// a body sent without a JSON content type (curl -d sends a form type) is read as JSON.
+// a body sent to /v2 without a JSON content type (curl -d sends a form type) is read as
+// JSON.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+			// The dashboard's forms stay forms.
+			if !strings.HasPrefix(r.URL.Path, "/v2/") {
+				next.ServeHTTP(w, r)
+				return
+			}
 			if ct := r.Header.Get("Content-Type"); ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
 				r.Header.Set("Content-Type", "application/json")
 			}
