@@ -222,3 +222,79 @@ func (s *Store) DeleteCases(ctx context.Context, a Actor, queueID string, sel Ca
 		return err
 	})
 }
+
+// LabelCases puts labels, given by key and value, on the selected cases, creating the
+// ones the queue lacks. Labels change no run's work, so held cases are labelled too;
+// cases that already carry every label are skipped. Each labelled case records the
+// labels it gained as one event, as AssignCaseLabels does for one case.
+func (s *Store) LabelCases(ctx context.Context, a Actor, queueID string, sel CaseSelection, kv []LabelKV) (BulkResult, error) {
+	if len(kv) == 0 {
+		return BulkResult{}, invalid("labels: give at least one label (key and value, or a value alone)")
+	}
+	var labels []Label
+	have := map[string]map[string]bool{} // case id → ids of the given labels it carries
+	check := func(tx *sql.Tx) error {
+		ids, err := s.labelIDsTx(ctx, tx, queueID, kv, true)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			l, err := labelInQueue(ctx, tx, queueID, id)
+			if err != nil {
+				return err
+			}
+			l.CaseCount = 0
+			labels = append(labels, l)
+		}
+		b, _ := json.Marshal(ids)
+		rows, err := tx.QueryContext(ctx, "SELECT case_id, label_id FROM case_labels WHERE label_id IN (SELECT value FROM json_each(?))", string(b))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c, l string
+			if err := rows.Scan(&c, &l); err != nil {
+				return err
+			}
+			if have[c] == nil {
+				have[c] = map[string]bool{}
+			}
+			have[c][l] = true
+		}
+		return rows.Err()
+	}
+	pick := func(c bulkCase) (bool, *caseEvent) {
+		var missing []Label
+		for _, l := range labels {
+			if !have[c.id][l.ID] {
+				missing = append(missing, l)
+			}
+		}
+		if len(missing) == 0 {
+			return false, nil
+		}
+		return true, &caseEvent{typ: "labels_assigned", detail: map[string]any{"labels": labelDetail(missing)}}
+	}
+	detail := make([]map[string]any, 0, len(kv))
+	for _, l := range kv {
+		detail = append(detail, map[string]any{"key": l.Key, "value": l.Value})
+	}
+	return s.bulkCases(ctx, a, queueID, sel, map[string]any{"labels": detail}, check, pick, func(tx *sql.Tx, ids string, now int64) error {
+		lb, _ := json.Marshal(labelIDs(labels))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO case_labels(case_id, label_id) SELECT c.value, l.value FROM json_each(?) c, json_each(?) l
+			WHERE true ON CONFLICT DO NOTHING`, ids, string(lb)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE cases SET updated_at = ? WHERE "+inIDs, now, ids)
+		return err
+	})
+}
+
+func labelIDs(ls []Label) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.ID
+	}
+	return out
+}

@@ -207,6 +207,7 @@ var docketOps = map[string][2]string{
 	"testWebhook":             {"POST", "/v2/teams/{teamId}/webhooks/{webhook_id}/test"},
 	"listWebhookDeliveries":   {"GET", "/v2/teams/{teamId}/webhook-deliveries"},
 	"getWebhookSigningSecret": {"GET", "/v2/teams/{teamId}/webhooks/signing-secret"},
+	"bulkAddCaseLabels":       {"POST", "/v2/queues/{queue_id}/cases/bulk-add-labels"},
 }
 
 func fetchOpenAPI(t *testing.T, s *testkit.Server) *oasDoc {
