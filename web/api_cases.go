@@ -535,14 +535,11 @@ func labelFilter(values []string) (map[string][]string, error) {
 		if l == "" {
 			return nil, badRequest("label: want key:value, or a bare value for a label without key")
 		}
-		key, value, found := strings.Cut(l, ":")
-		if !found {
-			key, value = "", l
-		}
+		kv := parseLabel(l)
 		if out == nil {
 			out = map[string][]string{}
 		}
-		out[key] = append(out[key], value)
+		out[kv.Key] = append(out[kv.Key], kv.Value)
 	}
 	return out, nil
 }
