@@ -56,7 +56,9 @@ func (q casesQuery) filter() (store.CaseFilter, error) {
 }
 
 // Filtered reports whether anything narrows the list.
-func (q casesQuery) Filtered() bool { return q.Status != "" || q.Priority != "" || q.Label != "" || q.Q != "" }
+func (q casesQuery) Filtered() bool {
+	return q.Status != "" || q.Priority != "" || q.Label != "" || q.Q != ""
+}
 
 // URL is the cases list with this filter, on its first page.
 func (q casesQuery) URL() string {
@@ -146,7 +148,9 @@ var bulkActions = []bulkAction{
 		run: func(s *Server, ctx context.Context, queue string, sel store.CaseSelection, _ *http.Request) (store.BulkResult, error) {
 			return s.store.ReprocessCases(ctx, actor(ctx), queue, sel, "")
 		},
-		done: func(_ *http.Request, n int) string { return "Reprocessed " + plural(n, "case", "cases") + ": they run again on the live Setup." }},
+		done: func(_ *http.Request, n int) string {
+			return "Reprocessed " + plural(n, "case", "cases") + ": they run again on the live Setup."
+		}},
 	{verb: "bulk-update-priority", op: "bulkUpdateCasePriority", wake: true, skipped: "already at that priority",
 		run: func(s *Server, ctx context.Context, queue string, sel store.CaseSelection, r *http.Request) (store.BulkResult, error) {
 			return s.store.SetCasesPriority(ctx, actor(ctx), queue, sel, r.PostFormValue("priority_to"))

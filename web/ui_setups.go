@@ -362,7 +362,9 @@ func (s *Server) promoteSetupPost(w http.ResponseWriter, r *http.Request) {
 	s.redirect(w, r, "/assignments/"+agentID, "ok", "Setup #"+strconv.Itoa(b.RevisionNumber)+" is live: new Jobs use it. Jobs already started keep the Setup they started on.")
 }
 
-func setupURL(agentID, buildID string) string { return "/assignments/" + agentID + "/setups/" + buildID }
+func setupURL(agentID, buildID string) string {
+	return "/assignments/" + agentID + "/setups/" + buildID
+}
 
 // setupLines writes a Setup as lines a person compares: one line per setting, then the
 // SOP line by line, so a diff points at the sentence that changed.
@@ -440,8 +442,8 @@ func setupModel(b *store.Build) string {
 // diffRow is one row of a side-by-side comparison. Kind is same, del (only on the
 // left), add (only on the right) or change (a left line replaced by a right one).
 type diffRow struct {
-	Kind         string
-	Left, Right  string
+	Kind          string
+	Left, Right   string
 	LeftN, RightN int
 }
 
