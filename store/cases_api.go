@@ -526,16 +526,16 @@ func heldError(caseID, runID string) error {
 // refused: the run would lose its work item mid-flight.
 func (s *Store) DeleteCase(ctx context.Context, a Actor, id string) error {
 	return s.mutate(ctx, a, func(tx *sql.Tx) (Target, error) {
-		var queue string
+		var queue, status string
 		var run sql.NullString
-		err := tx.QueryRowContext(ctx, "SELECT queue_id, claimed_by_run_id FROM cases WHERE id = ? AND team_id = ?", id, a.TeamID).Scan(&queue, &run)
+		err := tx.QueryRowContext(ctx, "SELECT queue_id, status, claimed_by_run_id FROM cases WHERE id = ? AND team_id = ?", id, a.TeamID).Scan(&queue, &status, &run)
 		if err == sql.ErrNoRows {
 			return Target{}, notFound("case %s not found", id)
 		}
 		if err != nil {
 			return Target{}, err
 		}
-		if run.Valid {
+		if run.Valid && status == "pending" {
 			return Target{}, heldError(id, run.String)
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM cases WHERE id = ?", id); err != nil {
@@ -552,10 +552,10 @@ func (s *Store) ClearQueueCases(ctx context.Context, a Actor, queueID string) (d
 		if err := requireCaseQueue(ctx, tx, a.TeamID, queueID); err != nil {
 			return Target{}, err
 		}
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM cases WHERE queue_id = ? AND claimed_by_run_id IS NOT NULL", queueID).Scan(&skipped); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM cases WHERE queue_id = ? AND NOT "+notHeld, queueID).Scan(&skipped); err != nil {
 			return Target{}, err
 		}
-		res, err := tx.ExecContext(ctx, "DELETE FROM cases WHERE queue_id = ? AND claimed_by_run_id IS NULL", queueID)
+		res, err := tx.ExecContext(ctx, "DELETE FROM cases WHERE queue_id = ? AND "+notHeld, queueID)
 		if err != nil {
 			return Target{}, err
 		}

@@ -396,3 +396,38 @@ func TestBulkAddLabels(t *testing.T) {
 		badRequest("400 empty value", "POST", path, b.member, map[string]any{"case_ids": []string{b.ids[3]}, "labels": []any{map[string]any{"key": "k", "value": " "}}}, "labels[0].value"),
 	})
 }
+
+// TestDecidedCasesAreNotHeld: a case its run completed or failed still names that run,
+// but no run holds it: it can be reprocessed (and runs again, its run link cleared),
+// have its status set, be deleted one by one or with the queue's other cases.
+func TestDecidedCasesAreNotHeld(t *testing.T) {
+	f := startFixture(t)
+	f.insertTrigger(t, f.team, f.idleConsumer(t, "Consumer"), f.queue, true)
+	ids := f.createN(t, f.queue, "case", 5)
+	for i, id := range ids[:4] {
+		f.hold(t, id)
+		f.exec(t, "UPDATE cases SET status = ?, completed_at = 1 WHERE id = ?", []string{"completed", "failed"}[i%2], id)
+	}
+	held := ids[4]
+	f.hold(t, held)
+
+	r := f.s.Do(t, "POST", "/v2/queues/"+f.queue+"/cases/bulk-reprocess", f.member, map[string]any{"case_ids": []string{ids[0], ids[1], held}})
+	m := r.JSON(t)
+	wantCountField(t, m, "reprocessedCount", 2)
+	wantCountField(t, m, "skippedCount", 1)
+	if n := f.count(t, "SELECT count(*) FROM cases WHERE id IN (?, ?) AND status = 'pending' AND claimed_by_run_id IS NULL", ids[0], ids[1]); n != 2 {
+		t.Fatalf("%d of the 2 decided cases are pending and free to dispatch, want 2", n)
+	}
+	r = f.s.Do(t, "POST", "/v2/queues/"+f.queue+"/cases/bulk-update-status", f.member, map[string]any{"case_ids": []string{ids[2], held}, "status": "failed"})
+	wantCountField(t, r.JSON(t), "updatedCount", 1)
+	if r := f.s.Do(t, "DELETE", "/v2/cases/"+ids[3], f.member, nil); r.Status != 200 {
+		t.Fatalf("deleting a completed case: %d %s", r.Status, r.Body)
+	}
+	if r := f.s.Do(t, "DELETE", "/v2/cases/"+held, f.member, nil); r.Status != 409 {
+		t.Fatalf("deleting a held case: %d %s, want 409", r.Status, r.Body)
+	}
+	r = f.s.Do(t, "DELETE", "/v2/queues/"+f.queue+"/cases?confirm="+f.queue, f.member, nil)
+	m = r.JSON(t)
+	wantCountField(t, m, "deletedCount", 3)
+	wantCountField(t, m, "skippedCount", 1)
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"docket/runtime"
@@ -215,4 +216,33 @@ func buildTitle(b store.Build) string {
 		return *b.RevisionName
 	}
 	return b.Name
+}
+
+// setupByline is who made a Setup and whether it can still change.
+func setupByline(b store.Build) string {
+	var out string
+	if b.CreatedByName != nil {
+		out = "by " + *b.CreatedByName
+	}
+	if b.FirstRunAt != nil {
+		out += " · used by a Job, so it never changes"
+	}
+	return out
+}
+
+func folderCrumb(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " / " + path
+}
+
+// SetupLabel names the Setup a Job ran on by its number when it is on this page.
+func (v assignmentView) SetupLabel(buildID string) string {
+	for _, b := range v.Builds {
+		if b.ID == buildID {
+			return "Setup #" + strconv.Itoa(b.RevisionNumber)
+		}
+	}
+	return "Setup " + shortID(buildID)
 }

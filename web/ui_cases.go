@@ -387,3 +387,12 @@ func str(v any) string {
 func caseData(d string) string {
 	return clip(prettyText(strings.TrimSpace(d)), 20000)
 }
+
+// heldOrDecided names the run a case points at: the one working on it, or the one that
+// decided it.
+func heldOrDecided(c store.Case) string {
+	if c.Status == "pending" {
+		return "Held by"
+	}
+	return "Decided by"
+}

@@ -43,7 +43,7 @@ func queueSummary(q store.Queue) string {
 	for _, n := range []struct {
 		n    int
 		what string
-	}{{c.Pending, "pending"}, {c.InProgress, "in progress"}, {c.NeedsInput, "need input"}, {c.Postponed, "postponed"}, {c.Failed, "failed"}} {
+	}{{c.Pending, "pending"}, {c.InProgress, "in progress"}, {c.NeedsInput, "need input"}, {c.Postponed, "postponed"}, {c.Completed, "completed"}, {c.Failed, "failed"}} {
 		if n.n > 0 {
 			parts = append(parts, strconv.Itoa(n.n)+" "+n.what)
 		}

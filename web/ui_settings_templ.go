@@ -314,7 +314,7 @@ func membersPage(pd pageData, v membersView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if pd.Can(store.RoleAdmin) {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<section class=\"card\"><div class=\"card-head\"><h2>Add a member</h2></div><p class=\"muted small\">docket sends no email: set their password here and hand it over. They can change it with <code>docket user password</code>.</p><form method=\"post\" action=\"/settings/members\" class=\"form\" id=\"invite-form\" novalidate>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<section class=\"card\"><div class=\"card-head\"><h2>Add a member</h2></div><p class=\"muted small\">docket sends no email: set their password here and hand it over. An admin can reset it later with <code>docket user password</code>.</p><form method=\"post\" action=\"/settings/members\" class=\"form\" id=\"invite-form\" novalidate>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -834,7 +834,7 @@ func apiKeysPage(pd pageData, v apiKeysView) templ.Component {
 							return templ_7745c5c3_Err
 						}
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "</td><td class=\"row-actions\">")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "</td><td class=\"actions-col\">")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
