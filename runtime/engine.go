@@ -212,7 +212,7 @@ func (e *Engine) StartRun(ctx context.Context, a store.Actor, nr store.NewRun) (
 		return store.Run{}, err
 	}
 	created := r
-	created.Status = store.RunPending // see StartNextCase
+	created.Status = store.RunPending // see StartCases
 	e.changed(created)
 	return r, nil
 }
@@ -257,15 +257,19 @@ func (e *Engine) Stop(ctx context.Context, a store.Actor, runID string) (store.R
 	return r, nil
 }
 
-// StartNextCase claims trigger t's next due case and starts its run (queues.RunStarter).
-func (e *Engine) StartNextCase(ctx context.Context, t store.CaseTrigger) (bool, error) {
-	r, err := e.st.DispatchCase(ctx, t)
-	if err != nil || r == nil {
-		return false, err
+// StartCases claims trigger t's due cases up to its free slots and starts their runs
+// (queues.RunStarter).
+func (e *Engine) StartCases(ctx context.Context, t store.CaseTrigger) (int, error) {
+	ids, err := e.st.DispatchCases(ctx, t)
+	if err != nil || len(ids) == 0 {
+		return 0, err
 	}
 	// Announce what was created: a worker may already have run it further since the
 	// commit, and its own announcements follow.
-	r.Status = store.RunPending
-	e.changed(*r)
-	return true, nil
+	for _, id := range ids {
+		e.hub.Publish(Event{Type: "status", RunID: id, TeamID: t.TeamID, Status: store.RunPending})
+	}
+	e.cfg.Notify()
+	e.Wake()
+	return len(ids), nil
 }
