@@ -19,6 +19,9 @@ import (
 	"time"
 )
 
+// DefaultMaxFileSize is the largest file docket accepts unless told otherwise (--max-file-size).
+const DefaultMaxFileSize int64 = 100 << 20
+
 // Blob is stored content, named by the SHA-256 of its bytes.
 type Blob struct {
 	SHA256 string

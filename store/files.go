@@ -62,7 +62,8 @@ func (s *Store) ensureBlobTx(ctx context.Context, tx *sql.Tx, sha string, size i
 }
 
 // insertFileTx creates the team file at f.Path, or points the existing one at the new blob
-// (keeping its id, created_at and created_by; lineage is replaced). Blob reference counts
+// (keeping its id, created_at and created_by; lineage given replaces the old, lineage not
+// given keeps it, so editing an intake file keeps its case). Blob reference counts
 // follow through the schema's triggers, so the old blob becomes garbage when nothing else
 // points at it. It runs inside the caller's transaction (e.g. intake's, with its case).
 func (s *Store) insertFileTx(ctx context.Context, tx *sql.Tx, f NewFile) (File, error) {
@@ -76,7 +77,7 @@ func (s *Store) insertFileTx(ctx context.Context, tx *sql.Tx, f NewFile) (File, 
 	out, err := scanFile(tx.QueryRowContext(ctx, `INSERT INTO files(id, team_id, path, sha256, size, content_type, created_by, run_id, case_id, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (team_id, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, content_type = excluded.content_type,
-			run_id = excluded.run_id, case_id = excluded.case_id, updated_at = excluded.updated_at
+			run_id = coalesce(excluded.run_id, run_id), case_id = coalesce(excluded.case_id, case_id), updated_at = excluded.updated_at
 		RETURNING `+fileCols,
 		NewID(), f.TeamID, f.Path, f.SHA256, f.Size, f.ContentType, optional(f.CreatedBy), optional(f.RunID), optional(f.CaseID), now, now))
 	if err != nil {
