@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"mime"
@@ -120,7 +121,7 @@ func (b *Blobs) Put(r io.Reader, limit int64) (Blob, error) {
 	if limit > 0 {
 		src = io.LimitReader(r, limit+1)
 	}
-	n, err := io.Copy(io.MultiWriter(tmp, h, sniff), src)
+	n, err := copyHashing(io.MultiWriter(tmp, sniff), h, src)
 	if err != nil {
 		return Blob{}, fmt.Errorf("write blob: %w", err)
 	}
@@ -160,6 +161,48 @@ func (b *Blobs) Put(r io.Reader, limit int64) (Blob, error) {
 		d.Close()
 	}
 	return blob, nil
+}
+
+// copyHashing copies src to dst and feeds the same bytes to h on another goroutine:
+// SHA-256 costs about as much as writing to the page cache, so overlapping the two is
+// most of the difference between a blob write and a plain copy.
+func copyHashing(dst io.Writer, h hash.Hash, src io.Reader) (int64, error) {
+	const chunk, chunks = 256 << 10, 4
+	free := make(chan []byte, chunks)
+	for range chunks {
+		free <- make([]byte, chunk)
+	}
+	toHash := make(chan []byte, chunks)
+	hashed := make(chan struct{})
+	go func() {
+		for b := range toHash {
+			h.Write(b)
+			free <- b[:cap(b)]
+		}
+		close(hashed)
+	}()
+	defer func() {
+		close(toHash)
+		<-hashed
+	}()
+	var n int64
+	for {
+		buf := <-free
+		k, rerr := io.ReadFull(src, buf)
+		if k > 0 {
+			if _, err := dst.Write(buf[:k]); err != nil {
+				return n, err
+			}
+			n += int64(k)
+			toHash <- buf[:k]
+		}
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			return n, nil
+		case rerr != nil:
+			return n, rerr
+		}
+	}
 }
 
 // Open opens a stored blob for reading; a missing blob is fs.ErrNotExist.
