@@ -105,3 +105,29 @@ func TestExpiredSandboxReleasesItsBlobs(t *testing.T) {
 		t.Fatalf("after the sandbox went: refs = %d, want 0", got)
 	}
 }
+
+// A replayed write_file (same run, path and content) changes nothing and audits nothing.
+func TestWriteRunFileReplayIsANoOp(t *testing.T) {
+	f := newHookFixture(t)
+	run := Run{ID: "run-1", TeamID: f.team}
+	first, err := f.s.WriteRunFile(f.ctx, run, "runs/run-1/a.md", sha("d"), 3, "text/markdown")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock = f.clock.Add(time.Minute)
+	again, err := f.s.WriteRunFile(f.ctx, run, "runs/run-1/a.md", sha("d"), 3, "text/markdown")
+	if err != nil || again.ID != first.ID || !again.UpdatedAt.Equal(first.UpdatedAt) {
+		t.Fatalf("replay: %+v %v, want %+v", again, err, first)
+	}
+	entries, total, err := f.s.ListAudit(f.ctx, f.team, AuditFilter{Operation: "write_file", Limit: 10})
+	if err != nil || total != 1 || entries[0].Channel != "run" {
+		t.Fatalf("write_file audit: %d entries %+v %v", total, entries, err)
+	}
+	if got := f.refs(t, sha("d")); got != 1 {
+		t.Fatalf("refs = %d after a replay, want 1", got)
+	}
+	arts, _ := f.s.RunArtifacts(f.ctx, "run-1")
+	if len(arts) != 1 || *arts[0].RunID != "run-1" {
+		t.Fatalf("artifacts: %+v", arts)
+	}
+}

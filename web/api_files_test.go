@@ -796,8 +796,12 @@ func TestFilesResponseFieldsCoverReference(t *testing.T) {
 		{"createFileUploadUrl", "200", func(t *testing.T) *testkit.Response {
 			return s.Do(t, "POST", base+"/create-upload-url", w.member, map[string]any{"fileName": "c.txt", "contentType": "text/plain"})
 		}, 1},
-		{"getFileDownloadUrl", "200", func(t *testing.T) *testkit.Response { return s.Do(t, "GET", base+"/download-url/notes/a.txt", w.viewer, nil) }, 1},
-		{"getFileContent", "200", func(t *testing.T) *testkit.Response { return s.Do(t, "GET", base+"/content/notes/a.txt", w.viewer, nil) }, 1},
+		{"getFileDownloadUrl", "200", func(t *testing.T) *testkit.Response {
+			return s.Do(t, "GET", base+"/download-url/notes/a.txt", w.viewer, nil)
+		}, 1},
+		{"getFileContent", "200", func(t *testing.T) *testkit.Response {
+			return s.Do(t, "GET", base+"/content/notes/a.txt", w.viewer, nil)
+		}, 1},
 		{"updateFileContent", "200", func(t *testing.T) *testkit.Response {
 			return s.Do(t, "PUT", base+"/content/notes/a.txt", w.member, map[string]any{"content": "A"})
 		}, 1},
@@ -809,9 +813,57 @@ func TestFilesResponseFieldsCoverReference(t *testing.T) {
 		{"createSandboxUploadUrl", "200", func(t *testing.T) *testkit.Response {
 			return s.Do(t, "POST", "/v2/sandboxes/"+sb+"/upload-urls", w.member, map[string]any{"path": "/workspace/y.csv"})
 		}, 1},
-		{"listSandboxFiles", "200", func(t *testing.T) *testkit.Response { return s.Do(t, "GET", "/v2/sandboxes/"+sb+"/files", w.viewer, nil) }, 2},
+		{"listSandboxFiles", "200", func(t *testing.T) *testkit.Response {
+			return s.Do(t, "GET", "/v2/sandboxes/"+sb+"/files", w.viewer, nil)
+		}, 2},
 		{"uploadSandboxFile", "201", func(t *testing.T) *testkit.Response {
 			return sandboxUpload(t, s, w.member, sb, "/workspace/z.csv", "z.csv", "z")
 		}, 1},
 	})
+}
+
+// TestExpiredSandbox: an expired sandbox takes no files and starts no runs, and the
+// collector removes it with the content only it held.
+func TestExpiredSandbox(t *testing.T) {
+	w := newWorld(t, testkit.Options{})
+	s := w.s
+	sb := createSandbox(t, s, w.member)
+	if r := sandboxUpload(t, s, w.member, sb, "/workspace/only-here.txt", "x", "only here"); r.Status != 201 {
+		t.Fatalf("upload: %d %s", r.Status, r.Body)
+	}
+	if _, err := openServerDB(t, s).Exec("UPDATE sandboxes SET expires_at = 1 WHERE id = ?", sb); err != nil {
+		t.Fatal(err)
+	}
+	agent, _ := createAgent(t, s, w.team, w.owner, "Reader", true)
+	runScenarios(t, s, []scenario{
+		{name: "uploadSandboxFile", method: "POST", path: "/v2/sandboxes/" + sb + "/files?path=x", key: w.member, body: "x",
+			wantStatus: 409, wantError: "conflict", wantContains: []string{"expired", "create a new sandbox"}},
+		{name: "createSandboxUploadUrl", method: "POST", path: "/v2/sandboxes/" + sb + "/upload-urls", key: w.member, body: map[string]any{"path": "x"},
+			wantStatus: 409, wantError: "conflict", wantContains: []string{"expired"}},
+		badRequest("startRun", "POST", "/v2/teams/"+w.team+"/runs", w.member, map[string]any{"agent_id": agent, "sandbox_id": sb}, "sandbox_id"),
+		{name: "listSandboxFiles still answers", method: "GET", path: "/v2/sandboxes/" + sb + "/files", key: w.viewer, wantStatus: 200, wantContains: []string{"only-here.txt"}},
+	})
+	_, gone, err := files.Collect(context.Background(), s.Blobs, s.Store, 0)
+	if err != nil || gone != 1 {
+		t.Fatalf("collect: %d sandboxes removed, %v", gone, err)
+	}
+	if strings.Contains(strings.Join(blobFiles(t, s), " "), sha256Hex("only here")) {
+		t.Fatal("the expired sandbox's blob survived the collector")
+	}
+	if r := s.Do(t, "GET", "/v2/sandboxes/"+sb+"/files", w.viewer, nil); r.Status != 404 {
+		t.Fatalf("collected sandbox: %d", r.Status)
+	}
+}
+
+// TestCreateFileUploadUrlIdempotencyKey: a retried request with the same key gets the
+// first answer back.
+func TestCreateFileUploadUrlIdempotencyKey(t *testing.T) {
+	w := newWorld(t, testkit.Options{})
+	body := map[string]any{"fileName": "a.txt", "contentType": "text/plain"}
+	path := "/v2/teams/" + w.team + "/files/create-upload-url"
+	first := w.s.Do(t, "POST", path, w.member, body, "Idempotency-Key", "k1")
+	again := w.s.Do(t, "POST", path, w.member, body, "Idempotency-Key", "k1")
+	if first.Status != 200 || again.Status != 200 || string(first.Body) != string(again.Body) || again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %s / %d %s %v", first.Status, first.Body, again.Status, again.Body, again.Header)
+	}
 }
