@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -153,5 +155,44 @@ func TestCleanPathRefusesEscapes(t *testing.T) {
 	}
 	if _, err := CleanSandboxPath("path", "/workspace/../etc/passwd"); err == nil {
 		t.Error("CleanSandboxPath accepted an escape")
+	}
+}
+
+// Concurrent puts of the same content all succeed with one complete blob file and no
+// temp files, whenever a GC that finds the blob unreferenced runs among them.
+func TestConcurrentPutsAndGC(t *testing.T) {
+	b, _ := OpenBlobs(filepath.Join(t.TempDir(), "blobs"))
+	content := strings.Repeat("same bytes ", 100000)
+	sum := sha256.Sum256([]byte(content))
+	sha := hex.EncodeToString(sum[:])
+	idx := memIndex{sha: 0}
+	var wg sync.WaitGroup
+	errs := make(chan error, 9)
+	for range 8 {
+		wg.Go(func() {
+			got, err := b.Put(strings.NewReader(content), 0)
+			if err == nil && got.SHA256 != sha {
+				err = fmt.Errorf("sha %s", got.SHA256)
+			}
+			errs <- err
+		})
+	}
+	wg.Go(func() {
+		_, err := b.GC(context.Background(), idx, time.Hour)
+		errs <- err
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := b.Path(sha)
+	if data, err := os.ReadFile(p); err != nil || string(data) != content {
+		t.Fatalf("blob after concurrent puts: %v", err)
+	}
+	if tmps, _ := os.ReadDir(filepath.Join(b.Root(), "tmp")); len(tmps) != 0 {
+		t.Fatalf("%d temp files left", len(tmps))
 	}
 }
