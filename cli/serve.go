@@ -14,12 +14,19 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 	cfg := ServeConfig{Version: version}
 	rate, _ := strconv.Atoi(envOr("DOCKET_RATE_LIMIT", "600"))
 	workers, _ := strconv.Atoi(envOr("DOCKET_WORKERS", "4"))
+	maxFile, fileErr := strconv.ParseInt(envOr("DOCKET_MAX_FILE_SIZE", "104857600"), 10, 64)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the appliance: API, workers and dashboard",
 		Long: "Runs docket in the foreground. On first start it creates the data directory, the database, the team \"Default\" " +
 			"and the owner admin@localhost (password from DOCKET_ADMIN_PASSWORD, or generated and printed once).",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fileErr != nil {
+				return fmt.Errorf("DOCKET_MAX_FILE_SIZE %q: want a number of bytes, e.g. 104857600 for 100 MiB", os.Getenv("DOCKET_MAX_FILE_SIZE"))
+			}
+			if cfg.MaxFileSize < 1 {
+				return fmt.Errorf("--max-file-size %d: want at least 1 byte", cfg.MaxFileSize)
+			}
 			if cfg.Workers < 1 {
 				return fmt.Errorf("--workers %d: want at least 1", cfg.Workers)
 			}
@@ -41,6 +48,7 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 	f.StringVar(&cfg.Durability, "durability", envOr("DOCKET_DURABILITY", "normal"), "normal (survives a killed process) or full (also survives power loss; slower) (env DOCKET_DURABILITY)")
 	f.IntVar(&cfg.RateLimit, "rate-limit", rate, "API requests per minute per key; -1 disables (env DOCKET_RATE_LIMIT)")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 10<<20, "largest accepted JSON request body")
+	f.Int64Var(&cfg.MaxFileSize, "max-file-size", maxFile, "largest accepted file in bytes: uploads and files runs write (env DOCKET_MAX_FILE_SIZE; default 100 MiB)")
 	f.IntVar(&cfg.Workers, "workers", workers, "Jobs executed at once (env DOCKET_WORKERS)")
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"docket/files"
 	"docket/store"
 )
 
@@ -37,6 +38,10 @@ type Config struct {
 	Notify func()
 	// Registerer receives the engine's metrics (runs by status, model call latency).
 	Registerer prometheus.Registerer
+	// Blobs stores the files runs write; nil leaves out the file tools.
+	Blobs *files.Blobs
+	// MaxFileSize bounds one file a run writes (default 100 MiB).
+	MaxFileSize int64
 }
 
 // Engine executes runs: a pool of workers claims runnable runs from the store and
@@ -78,6 +83,9 @@ func New(cfg Config) *Engine {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = files.DefaultMaxFileSize
+	}
 	if cfg.Notify == nil {
 		cfg.Notify = func() {}
 	}
@@ -93,6 +101,11 @@ func New(cfg Config) *Engine {
 	e.tools.Register(httpTool(cfg.HTTPClient))
 	for _, t := range caseTools(cfg.Store) {
 		e.tools.Register(t)
+	}
+	if cfg.Blobs != nil {
+		for _, t := range fileTools(cfg.Store, cfg.Blobs, cfg.MaxFileSize) {
+			e.tools.Register(t)
+		}
 	}
 	return e
 }

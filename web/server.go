@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"docket/files"
 	"docket/store"
 )
 
@@ -36,8 +37,13 @@ type Config struct {
 	// other services register with.
 	Metrics *prometheus.Registry
 	// MasterKey is the server's master key (store.DataDir.MasterKey); secrets the API
-	// hands out, such as webhook signing secrets, derive from it.
+	// hands out, such as webhook signing secrets and signed file URLs, derive from it.
 	MasterKey []byte
+	// Blobs stores file content (<data>/blobs).
+	Blobs *files.Blobs
+	// MaxFileSize caps one uploaded file (default files.DefaultMaxFileSize, 100 MiB).
+	// Uploads stream and are not held to MaxBodyBytes.
+	MaxFileSize int64
 }
 
 // Server routes every HTTP request the appliance answers.
@@ -53,6 +59,7 @@ type Server struct {
 	ready   func(context.Context) error
 	runs    Runs
 	hooks   webhookWaker
+	signer  *files.Signer
 	// closing ends long-lived streams when the server shuts down.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -66,11 +73,15 @@ func New(cfg Config) *Server {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 600
 	}
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = files.DefaultMaxFileSize
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	installErrorModel()
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), runs: cfg.Runs, closing: make(chan struct{})}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), runs: cfg.Runs, closing: make(chan struct{}),
+		signer: files.NewSigner(cfg.MasterKey)}
 	if cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.RateLimit, time.Minute)
 	}
@@ -102,6 +113,8 @@ func New(cfg Config) *Server {
 	s.registerLabels()
 	s.registerCases()
 	s.registerCaseTriggers()
+	s.registerFiles()
+	s.registerSandboxes()
 	referenceWildcards(s.api.OpenAPI())
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -111,7 +124,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /{$}", s.home)
 	s.mux.HandleFunc("/", s.notFound)
 
-	s.handler = s.observe(s.limitBody(s.idempotent(s.mux)))
+	s.handler = s.observe(s.confineFilePaths(s.limitBody(s.idempotent(s.mux))))
 	return s
 }
 

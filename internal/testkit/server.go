@@ -11,12 +11,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"docket/files"
 	"docket/queues"
 	"docket/runtime"
 	"docket/store"
@@ -39,6 +41,8 @@ type Server struct {
 	Client     *http.Client
 	// Webhooks is the delivery worker, when Options.Webhooks asked for one.
 	Webhooks *runtime.WebhookDeliverer
+	// Blobs is the server's blob store (<Dir>/blobs).
+	Blobs *files.Blobs
 }
 
 // Options adjust a test server.
@@ -59,6 +63,8 @@ type Options struct {
 	// Webhooks, when set, runs a webhook delivery worker with these options for the
 	// server's lifetime, so tests can observe deliveries.
 	Webhooks *runtime.WebhookOptions
+	// MaxFileSize caps uploads and files runs write; 0 means the default (100 MiB).
+	MaxFileSize int64
 }
 
 // StartServer starts a server on a loopback port with the first-start bootstrap done and
@@ -99,10 +105,15 @@ func StartServer(t testing.TB, opts Options) *Server {
 		}
 		opts.Model, opts.ModelHost = m, "http://127.0.0.1:1"
 	}
+	blobs, err := files.OpenBlobs(filepath.Join(d.Path, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var hooks *runtime.WebhookDeliverer
 	var dispatcher *queues.Dispatcher
 	metrics := prometheus.NewRegistry()
 	ecfg := runtime.Config{Store: st, Registerer: metrics, Model: opts.Model, ModelHost: opts.ModelHost, Log: opts.Logger, ModelBackoff: time.Millisecond,
+		Blobs: blobs, MaxFileSize: opts.MaxFileSize,
 		Notify: func() {
 			if hooks != nil {
 				hooks.Wake()
@@ -115,7 +126,7 @@ func StartServer(t testing.TB, opts Options) *Server {
 	eng := runtime.New(ecfg)
 	dispatcher = queues.New(st, eng, opts.Logger)
 	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng,
-		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher})
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: opts.MaxFileSize})
 	if opts.Webhooks != nil {
 		o := *opts.Webhooks
 		if o.Registerer == nil {
@@ -140,7 +151,8 @@ func StartServer(t testing.TB, opts Options) *Server {
 		})
 	}
 	hs := httptest.NewServer(w)
-	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, Dispatcher: dispatcher, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks}
+	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, Dispatcher: dispatcher, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks,
+		Blobs: blobs}
 	s.OwnerKey = s.Key(t, team.ID, owner.ID)
 	t.Cleanup(func() {
 		w.CloseStreams()
