@@ -172,6 +172,7 @@ func printWelcome(w io.Writer, addr, data, password string) {
 	}
 	url := "http://" + net.JoinHostPort(host, port)
 	fmt.Fprintf(w, "\ndocket is running at %s  (data: %s)\n", url, data)
+	fmt.Fprintf(w, "  Dashboard:      %s  (sign in below)\n", url)
 	fmt.Fprintf(w, "  API reference:  %s/v2/docs\n", url)
 	if password != "" {
 		fmt.Fprintf(w, "  Owner login:    %s  password: %s\n", store.AdminEmail, password)

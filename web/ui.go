@@ -523,12 +523,9 @@ func startedAt(r store.Run) time.Time {
 func gateKindLabel(g store.Gate) string {
 	switch g.Kind {
 	case store.GatePolicy:
-		return "approval policy"
+		return "required by the Setup"
 	case store.GateRecovery:
-		return "outcome unknown"
-	}
-	if g.Type == "question" {
-		return "question"
+		return "outcome unknown after a restart"
 	}
 	return "asked by the Assignment"
 }

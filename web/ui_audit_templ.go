@@ -71,7 +71,7 @@ func auditPage(pd pageData, q auditQuery, entries []store.AuditEntry, pg paginat
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = pageHeader("Audit log", "Every change, by whom, through which channel. Hash-chained: `docket audit verify` detects any edit.").Render(templ.WithChildren(ctx, templ_7745c5c3_Var3), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = pageHeader("Audit log", "Every change, by whom, through which channel. The log is hash-chained: docket audit verify detects any edit.").Render(templ.WithChildren(ctx, templ_7745c5c3_Var3), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

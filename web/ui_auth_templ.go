@@ -89,7 +89,7 @@ func loginPage(pd pageData, f loginForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\" autocomplete=\"username\" required autofocus></label> <label class=\"field\"><span>Password</span> <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label> <button type=\"submit\" class=\"btn btn-primary btn-block\">Sign in</button></form><p class=\"hint\">First time? The owner account is <code>admin@localhost</code>; its password was printed when <code>docket serve</code> first started (or taken from <code>DOCKET_ADMIN_PASSWORD</code>).</p></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\" autocomplete=\"username\" required autofocus></label> <label class=\"field\"><span>Password</span> <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label> <button type=\"submit\" class=\"btn btn-primary btn-block\">Sign in</button></form><p class=\"hint\">First time? The owner account is <code>admin@localhost</code>; its password was printed when <code>docket serve</code> first started (or taken from <code>DOCKET_ADMIN_PASSWORD</code>). Lost it? On the server: <code>docket user password --email admin@localhost</code>.</p></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -461,7 +461,7 @@ func dashboardPage(pd pageData, v dashboardView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if len(v.Queues) == 0 {
-				templ_7745c5c3_Err = emptyState("No queues yet", "Queues hold cases until an Assignment picks them up. Create one with POST /v2/teams/{teamId}/case-queues or drop files into an intake folder.").Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = emptyState("No queues yet", "Queues hold cases until an Assignment picks them up. Create one with POST /v2/teams/{teamId}/queues, or drop files into an intake folder.").Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
