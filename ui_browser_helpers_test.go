@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -65,4 +66,22 @@ func getWithCookie(t *testing.T, url, cookie string) string {
 		t.Fatalf("GET %s with a session cookie: %d", url, resp.StatusCode)
 	}
 	return resp.Header.Get("Location")
+}
+
+// downloadWithCookie follows a dashboard download link (a redirect to a signed URL) and
+// returns the file's content.
+func downloadWithCookie(t *testing.T, link, cookie string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", link, nil)
+	req.AddCookie(&http.Cookie{Name: "docket_session", Value: cookie})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("download %s: %d %s", link, resp.StatusCode, b)
+	}
+	return string(b)
 }

@@ -187,7 +187,8 @@ func TestDashboardApproveGateLiveAcrossTabs(t *testing.T) {
 		"title": "Refund €120 to ACME", "description": "Invoice 1042 was charged twice.", "details": "amount: 120 EUR, invoice 1042",
 	})
 	w.model.On(testkit.LastToolResult("request_human_approval"), testkit.LastContains("approved by admin@localhost: Checked invoice 1042")).
-		Reply("Refund of €120 sent to ACME.")
+		CallTool("write_file", map[string]any{"path": "refund-note.md", "content": "Refunded 120 EUR to ACME (invoice 1042)."})
+	w.model.On(testkit.LastToolResult("write_file")).Reply("Refund of €120 sent to ACME.")
 
 	tab := w.signIn(t, "admin@localhost", uiPassword)
 	other := w.browser.Tab(t, tab)
@@ -233,7 +234,15 @@ func TestDashboardApproveGateLiveAcrossTabs(t *testing.T) {
 		testkit.WaitText("[data-testid=job-status]", "Completed"),
 		testkit.WaitText("[data-testid=job-result]", "Refund of €120 sent to ACME."),
 		testkit.WaitText("#messages", "approved by admin@localhost: Checked invoice 1042"),
+		testkit.WaitText("[data-testid=artifacts]", "refund-note.md"),
 	)
+	href, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.querySelector("[data-testid=artifacts] a.row-title").href`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := downloadWithCookie(t, href, sessionCookie(t, tab)); got != "Refunded 120 EUR to ACME (invoice 1042)." {
+		t.Fatalf("downloading the artifact from the Job page gave %q", got)
+	}
 	testkit.Do(t, tab, "the audit log lists the decision with the user",
 		chromedp.Navigate(w.srv.URL+"/audit?operation=respondToHumanRequest"),
 		testkit.WaitText("table", "respondToHumanRequest"),

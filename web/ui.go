@@ -90,6 +90,7 @@ func (s *Server) registerUI() {
 	s.uiRoute("GET /jobs/{run_id}/events", "", store.RoleViewer, s.jobEvents)
 	s.uiRoute("POST /jobs/{run_id}/stop", "stopRun", store.RoleMember, s.stopJob)
 	s.uiRoute("POST /jobs/{run_id}/messages", "postRunMessage", store.RoleMember, s.postJobMessage)
+	s.uiRoute("GET /files/download/{path...}", "", store.RoleViewer, s.downloadFile)
 	s.uiRoute("GET /audit", "", store.RoleAdmin, s.auditPage)
 	s.uiRoute("GET /audit.csv", "", store.RoleAdmin, s.auditCSV)
 }
