@@ -60,7 +60,11 @@ func uiNavItems() []navItem {
 	}
 }
 
-// registerUI mounts the dashboard on the same mux as the API.
+// registerUI mounts the dashboard on the same mux as the API. A page is a handler that
+// builds its view from the store, calls s.pageData for the layout and renders a templ
+// component wrapped in @layout(pd); an action (POST) calls the same engine or store
+// function as the API operation it mirrors, with actor(ctx) (channel "ui"), and ends in
+// s.redirect with a notice. Register both here with uiRoute and the API's minimum role.
 func (s *Server) registerUI() {
 	s.assets = newUIAssets()
 	static, _ := fs.Sub(staticFS, "static")
