@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"docket/cli"
+	"docket/files"
 	"docket/queues"
 	"docket/runtime"
 	"docket/store"
@@ -77,6 +78,10 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	blobs, err := files.OpenBlobs(filepath.Join(dir.Path, "blobs"))
+	if err != nil {
+		return err
+	}
 	host := runtime.OllamaHost()
 	model, err := runtime.NewOllama(host)
 	if err != nil {
@@ -91,10 +96,12 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		hooks.Wake()
 		dispatcher.Wake()
 	}
-	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers, Notify: notify, Registerer: metrics})
+	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers, Notify: notify, Registerer: metrics,
+		Blobs: blobs, MaxFileSize: cfg.MaxFileSize})
 	dispatcher = queues.New(st, engine, log)
 	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine,
-		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: cfg.Data})
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: cfg.MaxFileSize,
+		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: cfg.Data})
 	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: metrics})
 	srv.SetWebhookWorker(hooks)
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -108,6 +115,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		return nil
 	})
 	g.Go(func() error { return pruneLoop(gctx, st, log) })
+	g.Go(func() error { return files.CollectLoop(gctx, blobs, st, time.Hour, log) })
 	g.Go(func() error { return engine.Run(gctx) })
 	g.Go(func() error { return hooks.Run(gctx) })
 	g.Go(func() error { return dispatcher.Run(gctx) })
@@ -164,6 +172,7 @@ func printWelcome(w io.Writer, addr, data, password string) {
 	}
 	url := "http://" + net.JoinHostPort(host, port)
 	fmt.Fprintf(w, "\ndocket is running at %s  (data: %s)\n", url, data)
+	fmt.Fprintf(w, "  Dashboard:      %s  (sign in below)\n", url)
 	fmt.Fprintf(w, "  API reference:  %s/v2/docs\n", url)
 	if password != "" {
 		fmt.Fprintf(w, "  Owner login:    %s  password: %s\n", store.AdminEmail, password)

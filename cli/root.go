@@ -31,6 +31,9 @@ type ServeConfig struct {
 	SessionMax  time.Duration
 	// Ready, when set, is called with the address the server listens on once it serves.
 	Ready func(addr string)
+
+	// MaxFileSize caps one uploaded or run-written file, in bytes.
+	MaxFileSize int64
 }
 
 // ServeFunc runs the appliance until ctx ends; main wires it.

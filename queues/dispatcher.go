@@ -8,12 +8,12 @@ import (
 	"docket/store"
 )
 
-// RunStarter starts a run on a trigger's next due case. runtime.Engine provides it: the
-// case is claimed and its run created in one transaction (store.DispatchCase), then the
-// run is handed to the executors. ok is false when the trigger has nothing to start:
-// no due case, or as many in progress as its concurrency allows.
+// RunStarter starts runs on a trigger's due cases, as many as its free slots allow.
+// runtime.Engine provides it: the cases are claimed and their runs created in one
+// transaction (store.DispatchCases), then the runs are handed to the executors. It
+// reports how many it started: none when no case is due or every slot is taken.
 type RunStarter interface {
-	StartNextCase(ctx context.Context, t store.CaseTrigger) (ok bool, err error)
+	StartCases(ctx context.Context, t store.CaseTrigger) (started int, err error)
 }
 
 // Dispatcher starts runs on due cases, for every enabled case trigger, never beyond a
@@ -62,8 +62,8 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// pass starts runs until no trigger can start another, taking the triggers in turn so
-// one busy queue does not starve the others.
+// pass fills every enabled trigger's free slots with due cases. A trigger never takes
+// more than its concurrency, so one busy queue cannot starve the others.
 func (d *Dispatcher) pass(ctx context.Context) {
 	triggers, err := d.st.EnabledCaseTriggers(ctx)
 	if err != nil {
@@ -72,20 +72,12 @@ func (d *Dispatcher) pass(ctx context.Context) {
 		}
 		return
 	}
-	for len(triggers) > 0 && ctx.Err() == nil {
-		open := triggers[:0]
-		for _, t := range triggers {
-			ok, err := d.starter.StartNextCase(ctx, t)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.log.Error("starting a run on a case failed", "trigger_id", t.ID, "queue_id", t.CaseQueueID, "err", err)
-				}
-				continue
-			}
-			if ok {
-				open = append(open, t)
-			}
+	for _, t := range triggers {
+		if ctx.Err() != nil {
+			return
 		}
-		triggers = open
+		if _, err := d.starter.StartCases(ctx, t); err != nil && ctx.Err() == nil {
+			d.log.Error("starting runs on cases failed", "trigger_id", t.ID, "queue_id", t.CaseQueueID, "err", err)
+		}
 	}
 }

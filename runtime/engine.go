@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"docket/files"
 	"docket/store"
 )
 
@@ -37,6 +38,10 @@ type Config struct {
 	Notify func()
 	// Registerer receives the engine's metrics (runs by status, model call latency).
 	Registerer prometheus.Registerer
+	// Blobs stores the files runs write; nil leaves out the file tools.
+	Blobs *files.Blobs
+	// MaxFileSize bounds one file a run writes (default 100 MiB).
+	MaxFileSize int64
 }
 
 // Engine executes runs: a pool of workers claims runnable runs from the store and
@@ -78,6 +83,9 @@ func New(cfg Config) *Engine {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = files.DefaultMaxFileSize
+	}
 	if cfg.Notify == nil {
 		cfg.Notify = func() {}
 	}
@@ -93,6 +101,11 @@ func New(cfg Config) *Engine {
 	e.tools.Register(httpTool(cfg.HTTPClient))
 	for _, t := range caseTools(cfg.Store) {
 		e.tools.Register(t)
+	}
+	if cfg.Blobs != nil {
+		for _, t := range fileTools(cfg.Store, cfg.Blobs, cfg.MaxFileSize) {
+			e.tools.Register(t)
+		}
 	}
 	return e
 }
@@ -212,7 +225,7 @@ func (e *Engine) StartRun(ctx context.Context, a store.Actor, nr store.NewRun) (
 		return store.Run{}, err
 	}
 	created := r
-	created.Status = store.RunPending // see StartNextCase
+	created.Status = store.RunPending // see StartCases
 	e.changed(created)
 	return r, nil
 }
@@ -257,15 +270,19 @@ func (e *Engine) Stop(ctx context.Context, a store.Actor, runID string) (store.R
 	return r, nil
 }
 
-// StartNextCase claims trigger t's next due case and starts its run (queues.RunStarter).
-func (e *Engine) StartNextCase(ctx context.Context, t store.CaseTrigger) (bool, error) {
-	r, err := e.st.DispatchCase(ctx, t)
-	if err != nil || r == nil {
-		return false, err
+// StartCases claims trigger t's due cases up to its free slots and starts their runs
+// (queues.RunStarter).
+func (e *Engine) StartCases(ctx context.Context, t store.CaseTrigger) (int, error) {
+	ids, err := e.st.DispatchCases(ctx, t)
+	if err != nil || len(ids) == 0 {
+		return 0, err
 	}
 	// Announce what was created: a worker may already have run it further since the
 	// commit, and its own announcements follow.
-	r.Status = store.RunPending
-	e.changed(*r)
-	return true, nil
+	for _, id := range ids {
+		e.hub.Publish(Event{Type: "status", RunID: id, TeamID: t.TeamID, Status: store.RunPending})
+	}
+	e.cfg.Notify()
+	e.Wake()
+	return len(ids), nil
 }

@@ -394,10 +394,7 @@ func (d *driver) chat(req *api.ChatRequest, start func() api.ChatResponseFunc) e
 
 // request builds the chat request: the SOP, the conversation, the tools and options.
 func (d *driver) request(history []store.Message) (*api.ChatRequest, error) {
-	tools, err := apiTools(d.tools)
-	if err != nil {
-		return nil, err
-	}
+	tools := apiTools(d.tools)
 	msgs := sopMessages(d.setup.Input)
 	for _, m := range history {
 		switch {

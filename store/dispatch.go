@@ -23,13 +23,15 @@ const (
 // deciding it (DESIGN §4).
 const ErrRunEndedWithoutCompleting = "run ended without completing the case"
 
-// DispatchCase claims trigger t's next due case and creates the run that holds it, in one
-// transaction: the claim is one statement (DESIGN §3) whose condition also enforces the
-// trigger's concurrency, so a case is never claimed without its run, nor a trigger ever
-// over its limit. It returns nil when there is nothing to start.
-func (s *Store) DispatchCase(ctx context.Context, t CaseTrigger) (*Run, error) {
-	var runID string
+// DispatchCases claims trigger t's due cases, as many as its free slots allow, and
+// creates the run that holds each, in one transaction. Each claim is one statement
+// (DESIGN §3) whose condition also enforces the trigger's concurrency, so a case is
+// never claimed without its run, nor a trigger ever over its limit. It returns the new
+// runs' ids, none when there is nothing to start.
+func (s *Store) DispatchCases(ctx context.Context, t CaseTrigger) ([]string, error) {
+	var runs []string
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		runs = runs[:0]
 		var agentName string
 		var live sql.NullString
 		err := tx.QueryRowContext(ctx, "SELECT name, live_build_id FROM agents WHERE id = ? AND deleted_at IS NULL", t.AgentID).Scan(&agentName, &live)
@@ -40,36 +42,41 @@ func (s *Store) DispatchCase(ctx context.Context, t CaseTrigger) (*Run, error) {
 			return err
 		}
 		now := s.nowMs()
-		id := NewID()
-		var c struct {
-			id, title, data string
-			prio, attempt   int
+		for range t.Concurrency {
+			id := NewID()
+			var c struct {
+				id, title, data string
+				prio, attempt   int
+			}
+			err = tx.QueryRowContext(ctx, `UPDATE cases SET claimed_by_run_id = ?, claimed_by_agent_id = ?, claimed_at = ?, attempt = attempt + 1,
+				postponed_to = NULL, updated_at = ?
+				WHERE id = (SELECT id FROM cases WHERE queue_id = ? AND status = 'pending' AND claimed_by_run_id IS NULL AND run_after <= ?
+				            ORDER BY priority DESC, run_after, id LIMIT 1)
+				  AND (SELECT count(*) FROM cases WHERE queue_id = ? AND claimed_by_agent_id = ? AND status = 'pending' AND claimed_by_run_id IS NOT NULL) < ?
+				RETURNING id, title, data, priority, attempt`,
+				id, t.AgentID, now, now, t.CaseQueueID, now, t.CaseQueueID, t.AgentID, t.Concurrency).Scan(&c.id, &c.title, &c.data, &c.prio, &c.attempt)
+			if err == sql.ErrNoRows {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("claim case: %w", err)
+			}
+			nr := NewRun{AgentID: t.AgentID, Source: "case", CaseID: &c.id, Title: c.title, Message: caseMessage(c.id, t.CaseQueueName, c.title, c.data, priorities[c.prio], c.attempt)}
+			if _, err := insertRunWithID(ctx, tx, id, t.TeamID, t.AgentID, agentName, live.String, nr, deref(t.UserID), "", now); err != nil {
+				return err
+			}
+			if err := appendCaseEvent(ctx, tx, Actor{Channel: "system"}, now, caseEvent{caseID: c.id, typ: CaseEventClaimed, from: "pending", to: "in_progress",
+				runID: id, agentID: t.AgentID, detail: map[string]any{"attempt": c.attempt}}); err != nil {
+				return err
+			}
+			runs = append(runs, id)
 		}
-		err = tx.QueryRowContext(ctx, `UPDATE cases SET claimed_by_run_id = ?, claimed_by_agent_id = ?, claimed_at = ?, attempt = attempt + 1,
-			postponed_to = NULL, updated_at = ?
-			WHERE id = (SELECT id FROM cases WHERE queue_id = ? AND status = 'pending' AND claimed_by_run_id IS NULL AND run_after <= ?
-			            ORDER BY priority DESC, run_after, id LIMIT 1)
-			  AND (SELECT count(*) FROM cases WHERE queue_id = ? AND claimed_by_agent_id = ? AND status = 'pending' AND claimed_by_run_id IS NOT NULL) < ?
-			RETURNING id, title, data, priority, attempt`,
-			id, t.AgentID, now, now, t.CaseQueueID, now, t.CaseQueueID, t.AgentID, t.Concurrency).Scan(&c.id, &c.title, &c.data, &c.prio, &c.attempt)
-		if err == sql.ErrNoRows {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("claim case: %w", err)
-		}
-		nr := NewRun{AgentID: t.AgentID, Source: "case", CaseID: &c.id, Title: c.title, Message: caseMessage(c.id, t.CaseQueueName, c.title, c.data, priorities[c.prio], c.attempt)}
-		if runID, err = insertRunWithID(ctx, tx, id, t.TeamID, t.AgentID, agentName, live.String, nr, deref(t.UserID), "", now); err != nil {
-			return err
-		}
-		return appendCaseEvent(ctx, tx, Actor{Channel: "system"}, now, caseEvent{caseID: c.id, typ: CaseEventClaimed, from: "pending", to: "in_progress",
-			runID: runID, agentID: t.AgentID, detail: map[string]any{"attempt": c.attempt}})
+		return nil
 	})
-	if err != nil || runID == "" {
+	if err != nil {
 		return nil, err
 	}
-	r, err := s.RunByID(ctx, runID)
-	return &r, err
+	return runs, nil
 }
 
 // caseMessage is the first message of a run started on a case.
@@ -95,7 +102,9 @@ func deref(p *string) string {
 // due during the pass is then still found (its time is in the past, so it is due now).
 func (s *Store) NextCaseDue(ctx context.Context, since time.Time) (time.Time, bool, error) {
 	var t sql.NullInt64
-	err := s.r.QueryRowContext(ctx, `SELECT min(c.run_after) FROM cases c WHERE c.status = 'pending' AND c.claimed_by_run_id IS NULL AND c.run_after > ?
+	// INDEXED BY: left to itself the planner prefers cases_run for "claimed_by_run_id IS
+	// NULL", which walks every waiting case.
+	err := s.r.QueryRowContext(ctx, `SELECT min(c.run_after) FROM cases c INDEXED BY cases_due WHERE c.status = 'pending' AND c.claimed_by_run_id IS NULL AND c.run_after > ?
 		AND c.queue_id IN (SELECT case_queue_id FROM case_triggers WHERE enabled)`, since.UnixMilli()).Scan(&t)
 	if err != nil || !t.Valid {
 		return time.Time{}, false, err

@@ -135,6 +135,15 @@ func (s *Store) StartRun(ctx context.Context, a Actor, nr NewRun) (Run, error) {
 			return Target{}, conflict("assignment %s has no live setup to run: create one (POST /v2/agents/%s/revisions) and promote it", nr.AgentID, nr.AgentID)
 		}
 		now := s.nowMs()
+		if nr.SandboxID != nil {
+			sb, err := sandboxInTeam(ctx, tx, a.TeamID, *nr.SandboxID)
+			if err != nil {
+				return Target{}, err
+			}
+			if sb.ExpiresAt.UnixMilli() <= now {
+				return Target{}, invalid("sandbox_id: sandbox %s expired at %s; create a new sandbox", sb.ID, sb.ExpiresAt.Format(time.RFC3339))
+			}
+		}
 		if id, err = insertRun(ctx, tx, a.TeamID, nr.AgentID, name, live.String, nr, a.UserID, a.APIKeyID, now); err != nil {
 			return Target{}, err
 		}

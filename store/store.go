@@ -56,7 +56,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		q.Add("_pragma", p)
 	}
 	wq := url.Values{"_pragma": q["_pragma"], "_txlock": {"immediate"}}
-	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
+	w, err := openCached("file:" + path + "?" + wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -64,7 +64,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	r, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode()+"&_pragma=query_only(1)")
+	r, err := openCached("file:" + path + "?" + q.Encode() + "&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)

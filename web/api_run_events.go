@@ -156,6 +156,11 @@ func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string,
 			if sub.Lagged.Swap(false) && !catchUp() {
 				return
 			}
+			// Some messages are committed without an event of their own (a gate's
+			// decision answers the call it guarded): a gap in seq is read back first.
+			if ev.Type == "message" && ev.Message.Seq > last+1 && !catchUp() {
+				return
+			}
 			if !s.sendEvent(ev, &last, send, sendStatus) {
 				return
 			}

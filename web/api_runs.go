@@ -56,6 +56,7 @@ type RunJSON struct {
 	ToolMode               *string    `json:"tool_mode" nullable:"true" doc:"docket addition: how the model was asked for tool calls."`
 	Attempt                int        `json:"attempt" doc:"docket addition: how many times an executor picked the run up."`
 	Usage                  usageJSON  `json:"usage" doc:"docket addition."`
+	Artifacts              []fileJSON `json:"artifacts" doc:"docket addition: the files the run wrote (runs/<run id>/…), by path; getRun fills it."`
 	PendingHumanRequest    *gateJSON  `json:"pending_human_request,omitempty" doc:"getRun only: the open gate, repeated here for clients that read it inside run."`
 	pendingHumanRequestSet bool
 }
@@ -78,7 +79,7 @@ func (s *Server) runOut(ctx context.Context, r store.Run) RunJSON {
 		StartedAt: tsPtr(r.StartedAt), CompletedAt: tsPtr(r.CompletedAt), CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt),
 		HumanInTheLoopEnabled: s.humanInTheLoop(ctx, r), Title: r.Title, RunNumber: r.RunNumber, CaseID: r.CaseID,
 		ParentRunID: r.ParentRunID, HandoverFromRunID: r.HandoverFromRunID, Error: r.Error, ToolMode: r.ToolMode, Attempt: r.Attempt,
-		Usage: usageJSON{PromptTokens: r.PromptTokens, OutputTokens: r.OutputTokens, ModelMs: r.ModelMs}}
+		Usage: usageJSON{PromptTokens: r.PromptTokens, OutputTokens: r.OutputTokens, ModelMs: r.ModelMs}, Artifacts: []fileJSON{}}
 }
 
 // humanInTheLoop reports whether the run's setup can stop for a person: it offers a
@@ -217,7 +218,7 @@ type startRunIn struct {
 	Body struct {
 		AgentID    string `json:"agent_id" format:"uuid" doc:"The Assignment to run (its live Setup)."`
 		Message    string `json:"message,omitempty" maxLength:"200000" doc:"The first message, e.g. a trigger payload or an instruction."`
-		SandboxID  string `json:"sandbox_id,omitempty" doc:"Accepted for compatibility; docket's sandboxes arrive with files."`
+		SandboxID  string `json:"sandbox_id,omitempty" doc:"A sandbox (createSandbox) whose files the run reads with read_file at their /workspace/… paths."`
 		WebhookURL string `json:"webhook_url,omitempty" maxLength:"2048" doc:"Receives human_request_created, run_completed, run_failed and run_interrupted, signed (Standard Webhooks)."`
 	}
 }
@@ -369,6 +370,13 @@ func (s *Server) registerRuns() {
 				return nil, fail(ctx, err)
 			}
 			out := getRunOut{Run: s.runOut(ctx, r)}
+			arts, err := s.store.RunArtifacts(ctx, r.ID)
+			if err != nil {
+				return nil, fail(ctx, err)
+			}
+			for _, f := range arts {
+				out.Run.Artifacts = append(out.Run.Artifacts, fileOut(f))
+			}
 			if r.Status == store.RunWaiting {
 				g, err := s.store.OpenGateOf(ctx, r.ID)
 				if err != nil {

@@ -87,10 +87,11 @@ func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 		return
 	}
 	meta := actorMeta{op: op.OperationID}
+	c := context.WithValue(context.WithValue(ctx.Context(), keyPrincipal, p), keyActorMeta, meta)
 	if r, _ := humago.Unwrap(ctx); r != nil {
 		meta.ip = clientIP(r)
+		c = context.WithValue(context.WithValue(c, keyActorMeta, meta), keyRequest, r)
 	}
-	c := context.WithValue(context.WithValue(ctx.Context(), keyPrincipal, p), keyActorMeta, meta)
 	if !p.Role.Allows(min) {
 		if op.Method != http.MethodGet {
 			a := store.ActorFor(p, "api", op.OperationID, meta.ip)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"docket/files"
 	"docket/store"
 )
 
@@ -20,6 +21,7 @@ const (
 	keyRequestInfo ctxKey = iota
 	keyPrincipal
 	keyActorMeta
+	keyRequest
 )
 
 // requestInfo travels with a request so the access log line can carry what handlers learn.
@@ -106,13 +108,75 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// requestFrom returns the HTTP request of an operation, for the few handlers that read
+// the body themselves (streamed uploads) or need the host the client used.
+func requestFrom(ctx context.Context) *http.Request {
+	r, _ := ctx.Value(keyRequest).(*http.Request)
+	return r
+}
+
+// streamedUpload reports whether r is a file upload: its body streams to the blob store
+// under the file size limit, so the JSON body cap and idempotent replay (which buffers the
+// body) do not apply.
+func streamedUpload(r *http.Request) bool {
+	if strings.HasPrefix(r.URL.Path, signedFilesPrefix) || strings.HasPrefix(r.URL.Path, signedSandboxPrefix) {
+		return true
+	}
+	rest, ok := strings.CutPrefix(r.URL.Path, "/v2/sandboxes/")
+	return ok && r.Method == http.MethodPost && strings.HasSuffix(rest, "/files") && strings.Count(rest, "/") == 1
+}
+
+// confineFilePaths answers 400 for a file route whose URL has a ".", ".." or empty
+// segment, instead of the mux's redirect to the cleaned path: a file path is taken as
+// given or refused, never silently rewritten.
+func (s *Server) confineFilePaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := filePathOf(r.URL.Path); ok && rest != "" {
+			if _, err := files.CleanPath("path", rest); err != nil {
+				writeError(w, badRequest("%s", err.Error()).(*APIError))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// filePathOf returns the file path part of a file route's URL path.
+func filePathOf(p string) (string, bool) {
+	for _, prefix := range []string{signedFilesPrefix, signedSandboxPrefix} {
+		if rest, ok := strings.CutPrefix(p, prefix); ok {
+			return rest, true
+		}
+	}
+	rest, ok := strings.CutPrefix(p, "/v2/teams/")
+	if !ok {
+		return "", false
+	}
+	_, rest, ok = strings.Cut(rest, "/")
+	if !ok {
+		return "", false
+	}
+	rest, ok = strings.CutPrefix(rest, "files/")
+	if !ok {
+		return "", false
+	}
+	for _, sub := range []string{"content/", "download-url/"} {
+		if r, ok := strings.CutPrefix(rest, sub); ok {
+			return r, true
+		}
+	}
+	return rest, true
+}
+
 // limitBody caps every request body; huma's own per-operation cap answers 413 with a
 // message, this one protects the routes huma does not own. The API speaks only JSON, so
 // a body sent to /v2 without a JSON content type (curl -d sends a form type) is read as
-// JSON.
+// JSON. File uploads are capped by the file size limit instead.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body != nil {
+		if r.Body != nil && streamedUpload(r) {
+			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxFileSize+1<<20)
+		} else if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 			// The dashboard's forms stay forms.
 			if !strings.HasPrefix(r.URL.Path, "/v2/") {
@@ -133,7 +197,7 @@ func (s *Server) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
 		auth := r.Header.Get("Authorization")
-		if r.Method != http.MethodPost || key == "" || auth == "" || redirectOnly(r.URL.Path) {
+		if r.Method != http.MethodPost || key == "" || auth == "" || redirectOnly(r.URL.Path) || streamedUpload(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

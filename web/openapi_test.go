@@ -233,7 +233,7 @@ func TestOpenAPIOperationsMatchReference(t *testing.T) {
 			t.Errorf("%s is a reference operation; docket-only ids must not clash", id)
 		}
 	}
-	for _, table := range []map[string][2]string{foundationOps, jobsOps, queueOps, casesOps, triggerOps, docketOps} {
+	for _, table := range []map[string][2]string{foundationOps, jobsOps, queueOps, casesOps, triggerOps, filesOps, docketOps} {
 		for id, op := range table {
 			all[id] = op
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"docket/files"
 	"docket/store"
 )
 
@@ -45,8 +46,13 @@ type Config struct {
 	// DataDir is shown where the dashboard explains the drop folder.
 	DataDir string
 	// MasterKey is the server's master key (store.DataDir.MasterKey); secrets the API
-	// hands out, such as webhook signing secrets, derive from it.
+	// hands out, such as webhook signing secrets and signed file URLs, derive from it.
 	MasterKey []byte
+	// Blobs stores file content (<data>/blobs).
+	Blobs *files.Blobs
+	// MaxFileSize caps one uploaded file (default files.DefaultMaxFileSize, 100 MiB).
+	// Uploads stream and are not held to MaxBodyBytes.
+	MaxFileSize int64
 }
 
 // Server routes every HTTP request the appliance answers.
@@ -62,6 +68,7 @@ type Server struct {
 	ready   func(context.Context) error
 	runs    Runs
 	hooks   webhookWaker
+	signer  *files.Signer
 	// Dashboard: hashed asset URLs, the cross-origin guard and the sign-in limiter.
 	assets       uiAssets
 	crossOrigin  *http.CrossOriginProtection
@@ -79,6 +86,9 @@ func New(cfg Config) *Server {
 	if cfg.RateLimit == 0 {
 		cfg.RateLimit = 600
 	}
+	if cfg.MaxFileSize <= 0 {
+		cfg.MaxFileSize = files.DefaultMaxFileSize
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -95,7 +105,8 @@ func New(cfg Config) *Server {
 		cfg.DataDir = "./docket-data"
 	}
 	installErrorModel()
-	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), runs: cfg.Runs, closing: make(chan struct{})}
+	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), runs: cfg.Runs, closing: make(chan struct{}),
+		signer: files.NewSigner(cfg.MasterKey)}
 	if cfg.RateLimit > 0 {
 		s.limiter = newRateLimiter(cfg.RateLimit, time.Minute)
 	}
@@ -130,6 +141,8 @@ func New(cfg Config) *Server {
 	s.registerLabels()
 	s.registerCases()
 	s.registerCaseTriggers()
+	s.registerFiles()
+	s.registerSandboxes()
 	referenceWildcards(s.api.OpenAPI())
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)
@@ -139,7 +152,7 @@ func New(cfg Config) *Server {
 	s.registerUI()
 	s.mux.HandleFunc("/", s.notFound)
 
-	s.handler = s.observe(s.limitBody(s.idempotent(s.mux)))
+	s.handler = s.observe(s.confineFilePaths(s.limitBody(s.idempotent(s.mux))))
 	return s
 }
 

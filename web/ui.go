@@ -63,7 +63,11 @@ func uiNavItems() []navItem {
 	}
 }
 
-// registerUI mounts the dashboard on the same mux as the API.
+// registerUI mounts the dashboard on the same mux as the API. A page is a handler that
+// builds its view from the store, calls s.pageData for the layout and renders a templ
+// component wrapped in @layout(pd); an action (POST) calls the same engine or store
+// function as the API operation it mirrors, with actor(ctx) (channel "ui"), and ends in
+// s.redirect with a notice. Register both here with uiRoute and the API's minimum role.
 func (s *Server) registerUI() {
 	s.assets = newUIAssets()
 	static, _ := fs.Sub(staticFS, "static")
@@ -93,6 +97,7 @@ func (s *Server) registerUI() {
 	s.uiRoute("GET /jobs/{run_id}/events", "", store.RoleViewer, s.jobEvents)
 	s.uiRoute("POST /jobs/{run_id}/stop", "stopRun", store.RoleMember, s.stopJob)
 	s.uiRoute("POST /jobs/{run_id}/messages", "postRunMessage", store.RoleMember, s.postJobMessage)
+	s.uiRoute("GET /files/download/{path...}", "", store.RoleViewer, s.downloadFile)
 	s.uiRoute("GET /audit", "", store.RoleAdmin, s.auditPage)
 	s.uiRoute("GET /audit.csv", "", store.RoleAdmin, s.auditCSV)
 	s.registerUIAdmin()
@@ -527,12 +532,9 @@ func startedAt(r store.Run) time.Time {
 func gateKindLabel(g store.Gate) string {
 	switch g.Kind {
 	case store.GatePolicy:
-		return "approval policy"
+		return "required by the Setup"
 	case store.GateRecovery:
-		return "outcome unknown"
-	}
-	if g.Type == "question" {
-		return "question"
+		return "outcome unknown after a restart"
 	}
 	return "asked by the Assignment"
 }

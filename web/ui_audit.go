@@ -90,8 +90,10 @@ func (s *Server) auditCSV(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	if f.Until == nil || f.Until.After(now) {
-		f.Until = &now
+	// Everything up to this millisecond, so pages stay put while new entries arrive.
+	end := now.Truncate(time.Millisecond).Add(time.Millisecond)
+	if f.Until == nil || f.Until.After(end) {
+		f.Until = &end
 	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Content-Disposition", `attachment; filename="docket-audit-`+now.UTC().Format("20060102-150405")+`.csv"`)

@@ -16,8 +16,9 @@ func teamStream(start time.Time) string {
 	return "/events?since=" + strconv.FormatInt(start.UnixMilli(), 10)
 }
 
-// teamEventsCoalesce gathers a burst of run changes into one round of updates.
-const teamEventsCoalesce = 150 * time.Millisecond
+// teamEventsCoalesce gathers a burst of run changes into one round of updates, so a busy
+// team does not make every open page refetch itself many times a second.
+const teamEventsCoalesce = 300 * time.Millisecond
 
 // uiTeamEvents is the live stream of the team's pages (dashboard, inbox, Jobs list), fed
 // by the same in-process notifications the workers publish:

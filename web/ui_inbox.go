@@ -57,8 +57,7 @@ func (s *Server) gateView(ctx context.Context, g store.Gate, conversation int, c
 	if len(g.Details) > 0 && json.Unmarshal(g.Details, &det) == nil {
 		v.Tool, v.Note = det.Tool, det.Details
 		if det.Arguments != nil {
-			b, _ := json.MarshalIndent(det.Arguments, "", "  ")
-			v.Args = string(b)
+			v.Args = showArgs(det.Arguments)
 		}
 	}
 	if len(g.Questions) > 0 {
@@ -196,4 +195,19 @@ func inboxSubtitle(n int) string {
 		return "1 open gate, waiting for a decision."
 	}
 	return strconv.Itoa(n) + " open gates, oldest first."
+}
+
+// showArgs renders a tool call's arguments for a person: indented JSON, with string
+// values that are themselves JSON (an HTTP body) unfolded, so the payload reads as what
+// it is. The API keeps the exact arguments.
+func showArgs(args map[string]any) string {
+	shown := make(map[string]any, len(args))
+	for k, a := range args {
+		shown[k] = a
+		if str, ok := a.(string); ok && (strings.HasPrefix(str, "{") || strings.HasPrefix(str, "[")) && json.Valid([]byte(str)) {
+			shown[k] = json.RawMessage(str)
+		}
+	}
+	b, _ := json.MarshalIndent(shown, "", "  ")
+	return string(b)
 }

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"html"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"docket/files"
 	"docket/store"
 )
 
@@ -67,6 +69,8 @@ type jobView struct {
 	Earlier   int
 	LastSeq   int
 	CanAct    bool
+	// Artifacts are the files the Job wrote (runs/<id>/…).
+	Artifacts []store.File
 }
 
 func (s *Server) jobView(ctx context.Context, team, id string, canAct bool, withMessages bool) (jobView, error) {
@@ -101,6 +105,9 @@ func (s *Server) jobView(ctx context.Context, team, id string, canAct bool, with
 		if len(last) == 1 && last[0].Role == "assistant" && last[0].Text != nil {
 			v.Result = *last[0].Text
 		}
+	}
+	if v.Artifacts, err = s.store.RunArtifacts(ctx, run.ID); err != nil {
+		return v, err
 	}
 	if withMessages {
 		ms, total, err := s.store.ListMessages(ctx, team, run.ID, jobConversation, 0, true)
@@ -274,4 +281,48 @@ func clip(s string, n int) string {
 		return s
 	}
 	return s[:n] + "\n… (" + strconv.Itoa(len(s)-n) + " more characters)"
+}
+
+// downloadFile sends a signed-in person to a signed download URL of one of their team's
+// files (the API's getFileDownloadUrl, without asking for a key).
+func (s *Server) downloadFile(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principal(ctx)
+	path, err := files.CleanPath("path", r.PathValue("path"))
+	if err != nil {
+		s.uiError(w, r, http.StatusBadRequest, "Not accepted", err.Error())
+		return
+	}
+	if _, err := s.store.GetFile(ctx, p.TeamID, path); err != nil {
+		s.uiFail(w, r, err)
+		return
+	}
+	q, _ := s.signer.Sign(http.MethodGet, signedFilesPrefix+path, p.TeamID, files.DefaultURLTTL, url.Values{"uid": {p.UserID}})
+	http.Redirect(w, r, (&url.URL{Path: signedFilesPrefix + path}).EscapedPath()+"?"+q.Encode(), http.StatusSeeOther)
+}
+
+// downloadURL is where the dashboard downloads a file.
+func downloadURL(f store.File) string {
+	return (&url.URL{Path: "/files/download/" + f.Path}).EscapedPath()
+}
+
+// artifactName is an artifact's path inside its Job's folder.
+func artifactName(f store.File) string {
+	if f.RunID != nil {
+		return strings.TrimPrefix(f.Path, "runs/"+*f.RunID+"/")
+	}
+	return f.Path
+}
+
+// fileSize says how big a file is, as a person reads it.
+func fileSize(n int64) string {
+	switch {
+	case n < 1<<10:
+		return strconv.FormatInt(n, 10) + " B"
+	case n < 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'f', 1, 64) + " KiB"
+	case n < 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + " MiB"
+	}
+	return strconv.FormatFloat(float64(n)/(1<<30), 'f', 1, 64) + " GiB"
 }

@@ -99,6 +99,9 @@ type FakeOllama struct {
 	held       int
 	tokenDelay time.Duration
 	loaded     map[string]int // model → context length of its last chat, for /api/ps
+	// toolSets holds each distinct tools array decoded once: decoding Ollama's ordered
+	// schema maps on every request cost more CPU than the engine the benchmarks measure.
+	toolSets map[string]api.Tools
 }
 
 // NewFakeOllama starts a fake with DefaultFakeModels, closed when the test ends.
@@ -564,6 +567,29 @@ func (f *FakeOllama) show(w http.ResponseWriter, r *http.Request) {
 
 // chat follows Ollama's ChatHandler: validate, then stream one ChatResponse per token
 // and a final done chunk, or send the whole answer as one object when stream=false.
+// tools decodes a request's tools array, once per distinct array.
+func (f *FakeOllama) tools(raw json.RawMessage) (api.Tools, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	f.mu.Lock()
+	ts, ok := f.toolSets[string(raw)]
+	f.mu.Unlock()
+	if ok {
+		return ts, nil
+	}
+	if err := json.Unmarshal(raw, &ts); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	if f.toolSets == nil || len(f.toolSets) >= 256 {
+		f.toolSets = map[string]api.Tools{}
+	}
+	f.toolSets[string(raw)] = ts
+	f.mu.Unlock()
+	return ts, nil
+}
+
 func (f *FakeOllama) chat(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	body, err := io.ReadAll(r.Body)
@@ -575,7 +601,15 @@ func (f *FakeOllama) chat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req api.ChatRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	wire := struct {
+		*api.ChatRequest
+		Tools json.RawMessage `json:"tools"` // shadows the embedded field: decoded via toolSets
+	}{ChatRequest: &req}
+	if err := json.Unmarshal(body, &wire); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if req.Tools, err = f.tools(wire.Tools); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}

@@ -11,12 +11,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
+	"docket/files"
 	"docket/queues"
 	"docket/runtime"
 	"docket/store"
@@ -39,6 +42,8 @@ type Server struct {
 	Client     *http.Client
 	// Webhooks is the delivery worker, when Options.Webhooks asked for one.
 	Webhooks *runtime.WebhookDeliverer
+	// Blobs is the server's blob store (<Dir>/blobs).
+	Blobs *files.Blobs
 }
 
 // Options adjust a test server.
@@ -56,9 +61,14 @@ type Options struct {
 	Engine func(*runtime.Config)
 	// CaseBackoff shortens case retries (store.Options.CaseBackoff).
 	CaseBackoff func(attempt int) time.Duration
+	// Web adjusts the HTTP server's config (session lifetimes, sign-in limit) before it
+	// starts.
+	Web func(*web.Config)
 	// Webhooks, when set, runs a webhook delivery worker with these options for the
 	// server's lifetime, so tests can observe deliveries.
 	Webhooks *runtime.WebhookOptions
+	// MaxFileSize caps uploads and files runs write; 0 means the default (100 MiB).
+	MaxFileSize int64
 }
 
 // StartServer starts a server on a loopback port with the first-start bootstrap done and
@@ -99,10 +109,15 @@ func StartServer(t testing.TB, opts Options) *Server {
 		}
 		opts.Model, opts.ModelHost = m, "http://127.0.0.1:1"
 	}
+	blobs, err := files.OpenBlobs(filepath.Join(d.Path, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	var hooks *runtime.WebhookDeliverer
 	var dispatcher *queues.Dispatcher
 	metrics := prometheus.NewRegistry()
 	ecfg := runtime.Config{Store: st, Registerer: metrics, Model: opts.Model, ModelHost: opts.ModelHost, Log: opts.Logger, ModelBackoff: time.Millisecond,
+		Blobs: blobs, MaxFileSize: opts.MaxFileSize,
 		Notify: func() {
 			if hooks != nil {
 				hooks.Wake()
@@ -114,8 +129,12 @@ func StartServer(t testing.TB, opts Options) *Server {
 	}
 	eng := runtime.New(ecfg)
 	dispatcher = queues.New(st, eng, opts.Logger)
-	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng,
-		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher})
+	wcfg := web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng,
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: opts.MaxFileSize}
+	if opts.Web != nil {
+		opts.Web(&wcfg)
+	}
+	w := web.New(wcfg)
 	if opts.Webhooks != nil {
 		o := *opts.Webhooks
 		if o.Registerer == nil {
@@ -140,7 +159,8 @@ func StartServer(t testing.TB, opts Options) *Server {
 		})
 	}
 	hs := httptest.NewServer(w)
-	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, Dispatcher: dispatcher, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks}
+	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, Dispatcher: dispatcher, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks,
+		Blobs: blobs}
 	s.OwnerKey = s.Key(t, team.ID, owner.ID)
 	t.Cleanup(func() {
 		w.CloseStreams()
@@ -177,6 +197,22 @@ func (s *Server) MemberOf(t testing.TB, team string, role store.Role) (key, user
 		t.Fatal(err)
 	}
 	return s.Key(t, team, u.ID), u.ID
+}
+
+// User adds a dashboard user with role and password to the default team and returns
+// their email and id. The hash uses bcrypt's lowest cost: tests sign in often.
+func (s *Server) User(t testing.TB, role store.Role, password string) (email, userID string) {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email = fmt.Sprintf("%s-%s@example.test", role, store.NewID())
+	u, err := s.Store.CreateUser(context.Background(), store.Actor{TeamID: s.TeamID, Channel: "system", Operation: "test"}, s.TeamID, email, string(role), string(hash), role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return email, u.ID
 }
 
 // NewTeam creates another team owned by a new user and returns its id and an owner key.
