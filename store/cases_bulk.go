@@ -42,7 +42,7 @@ func selectCasesTx(ctx context.Context, tx *sql.Tx, team, queueID string, sel Ca
 	var args []any
 	selected := 0
 	if sel.AllMatching {
-		w, a, err := caseFilterWhere(team, queueID, sel.Filter, now.UnixMilli())
+		w, a, err := caseFilterWhere(queueID, sel.Filter, now.UnixMilli(), true)
 		if err != nil {
 			return nil, 0, err
 		}

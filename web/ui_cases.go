@@ -87,7 +87,7 @@ func (s *Server) casesPage(w http.ResponseWriter, r *http.Request) {
 	team := principal(ctx).TeamID
 	q := readCasesQuery(r.URL.Query())
 	if q.Queue == "" {
-		qs, _, err := s.store.ListQueues(ctx, team, store.QueueFilter{Limit: 1})
+		qs, _, err := s.store.ListQueues(ctx, team, store.QueueFilter{Limit: 1, SkipCounts: true})
 		if err != nil {
 			s.uiFail(w, r, err)
 			return
@@ -101,7 +101,7 @@ func (s *Server) casesPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := casesView{Query: q, CanAct: principal(ctx).Role.Allows(store.RoleMember)}
 	var err error
-	if v.Queue, err = s.store.GetQueue(ctx, team, q.Queue); err != nil {
+	if v.Queue, err = s.store.FindQueue(ctx, team, q.Queue); err != nil {
 		s.uiFail(w, r, err)
 		return
 	}
@@ -110,11 +110,11 @@ func (s *Server) casesPage(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
-	if v.Queues, _, err = s.store.ListQueues(ctx, team, store.QueueFilter{Limit: 200}); err != nil {
+	if v.Queues, _, err = s.store.ListQueues(ctx, team, store.QueueFilter{Limit: 200, SkipCounts: true}); err != nil {
 		s.uiFail(w, r, err)
 		return
 	}
-	if v.Labels, err = s.store.ListQueueLabels(ctx, team, q.Queue, 500, 0); err != nil {
+	if v.Labels, err = s.store.QueueLabelNames(ctx, team, q.Queue, 500); err != nil {
 		s.uiFail(w, r, err)
 		return
 	}
@@ -395,4 +395,11 @@ func heldOrDecided(c store.Case) string {
 		return "Held by"
 	}
 	return "Decided by"
+}
+
+func casesSubtitle(v casesView) string {
+	if v.Query.Filtered() {
+		return plural(v.Cases.Total, "case matches", "cases match") + " the filter"
+	}
+	return plural(v.Cases.Total, "case", "cases") + ", newest first"
 }

@@ -61,7 +61,7 @@ func casesPage(pd pageData, v casesView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = pageHeader(v.Queue.Name, queueSummary(v.Queue)).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = pageHeader(v.Queue.Name, casesSubtitle(v)).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
