@@ -224,7 +224,7 @@ func (s *Server) bulkCasesPost(a bulkAction) http.HandlerFunc {
 		}
 		msg := a.done(r, res.Changed)
 		if res.Skipped > 0 {
-			msg += " " + plural(res.Skipped, "case was", "cases were") + " left as they were: " + a.skipped + "."
+			msg += " " + plural(res.Skipped, "case was left as it was", "cases were left as they were") + ": " + a.skipped + "."
 		}
 		s.redirect(w, r, back, "ok", msg)
 	}
