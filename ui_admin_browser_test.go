@@ -205,6 +205,9 @@ func TestSetupEditShowsErrorsAndPromote(t *testing.T) {
 	testkit.Do(t, tab, "open the editor from the Assignment",
 		chromedp.Navigate(w.srv.URL+"/assignments"),
 		testkit.WaitText("body", "Writer"),
+	)
+	testkit.Screenshot(t, tab, screenshotDir(), "assignments.png", 1280, 900)
+	testkit.Do(t, tab, "open the editor from the Assignment",
 		chromedp.Navigate(w.srv.URL+"/assignments/"+agent),
 		chromedp.Click(chromedp.CSS(`#edit-setup`)),
 		testkit.WaitJS(`!!document.querySelector("#setup-form") && document.querySelector("#f-sop").value.includes("Writer v1")`),
@@ -442,8 +445,9 @@ func TestSettingsMembersAndWebhooks(t *testing.T) {
 		testkit.WaitText("#deliveries-table", "ping"),
 	)
 	testkit.Screenshot(t, tab, screenshotDir(), "deliveries.png", 1280, 900)
+	testkit.Do(t, tab, "back to the webhooks", chromedp.Navigate(w.srv.URL+"/settings/webhooks"), testkit.WaitText("#webhooks", "/hook"))
+	testkit.Screenshot(t, tab, screenshotDir(), "webhooks.png", 1280, 900)
 	testkit.Do(t, tab, "delete it",
-		chromedp.Navigate(w.srv.URL+"/settings/webhooks"),
 		acceptConfirms,
 		chromedp.Click(chromedp.CSS(`button[data-delete-hook]`)),
 		testkit.WaitText(".flash-ok", "Webhook deleted"),

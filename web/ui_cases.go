@@ -60,17 +60,6 @@ func (q casesQuery) Filtered() bool {
 	return q.Status != "" || q.Priority != "" || q.Label != "" || q.Q != ""
 }
 
-// URL is the cases list with this filter, on its first page.
-func (q casesQuery) URL() string {
-	v := url.Values{}
-	for k, val := range map[string]string{"queue": q.Queue, "status": q.Status, "priority": q.Priority, "label": q.Label, "q": q.Q} {
-		if val != "" {
-			v.Set(k, val)
-		}
-	}
-	return "/cases?" + v.Encode()
-}
-
 // casesView is what the cases page shows.
 type casesView struct {
 	Query  casesQuery

@@ -2,8 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"docket/store"
@@ -35,18 +33,3 @@ func (s *Server) queuesPage(w http.ResponseWriter, r *http.Request) {
 
 // casesURL is the cases page of a queue.
 func casesURL(queueID string) string { return "/cases?queue=" + queueID }
-
-// queueSummary is a queue's depth in one line.
-func queueSummary(q store.Queue) string {
-	c := q.Counts
-	parts := []string{plural(c.Total, "case", "cases")}
-	for _, n := range []struct {
-		n    int
-		what string
-	}{{c.Pending, "pending"}, {c.InProgress, "in progress"}, {c.NeedsInput, "need input"}, {c.Postponed, "postponed"}, {c.Completed, "completed"}, {c.Failed, "failed"}} {
-		if n.n > 0 {
-			parts = append(parts, strconv.Itoa(n.n)+" "+n.what)
-		}
-	}
-	return strings.Join(parts, " · ")
-}
