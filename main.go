@@ -100,7 +100,8 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		Blobs: blobs, MaxFileSize: cfg.MaxFileSize})
 	dispatcher = queues.New(st, engine, log)
 	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine,
-		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: cfg.MaxFileSize})
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: cfg.MaxFileSize,
+		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: cfg.Data})
 	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: metrics})
 	srv.SetWebhookWorker(hooks)
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -171,6 +172,7 @@ func printWelcome(w io.Writer, addr, data, password string) {
 	}
 	url := "http://" + net.JoinHostPort(host, port)
 	fmt.Fprintf(w, "\ndocket is running at %s  (data: %s)\n", url, data)
+	fmt.Fprintf(w, "  Dashboard:      %s  (sign in below)\n", url)
 	fmt.Fprintf(w, "  API reference:  %s/v2/docs\n", url)
 	if password != "" {
 		fmt.Fprintf(w, "  Owner login:    %s  password: %s\n", store.AdminEmail, password)

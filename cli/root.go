@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,6 +26,9 @@ type ServeConfig struct {
 	MaxBodyBytes int64
 	Workers      int
 	Version      string
+	// SessionIdle and SessionMax bound dashboard sessions: idle time, and total age.
+	SessionIdle time.Duration
+	SessionMax  time.Duration
 	// Ready, when set, is called with the address the server listens on once it serves.
 	Ready func(addr string)
 
@@ -44,7 +48,7 @@ func New(version string, serve ServeFunc) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(version, serve), apikeyCmd(), teamCmd(), auditCmd(), backupCmd(), doctorCmd())
+	root.AddCommand(serveCmd(version, serve), apikeyCmd(), userCmd(), teamCmd(), auditCmd(), backupCmd(), doctorCmd())
 	return root
 }
 

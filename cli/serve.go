@@ -6,6 +6,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -26,6 +27,16 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 			}
 			if cfg.MaxFileSize < 1 {
 				return fmt.Errorf("--max-file-size %d: want at least 1 byte", cfg.MaxFileSize)
+			}
+			for _, env := range []string{"DOCKET_SESSION_IDLE", "DOCKET_SESSION_MAX"} {
+				if v := os.Getenv(env); v != "" {
+					if _, err := time.ParseDuration(v); err != nil {
+						return fmt.Errorf("%s=%q: want a duration such as 12h or 30m", env, v)
+					}
+				}
+			}
+			if cfg.SessionIdle <= 0 || cfg.SessionMax <= 0 {
+				return fmt.Errorf("--session-idle %s, --session-max %s: both must be positive, e.g. 12h and 168h", cfg.SessionIdle, cfg.SessionMax)
 			}
 			if cfg.Workers < 1 {
 				return fmt.Errorf("--workers %d: want at least 1", cfg.Workers)
@@ -50,5 +61,16 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-bytes", 10<<20, "largest accepted JSON request body")
 	f.Int64Var(&cfg.MaxFileSize, "max-file-size", maxFile, "largest accepted file in bytes: uploads and files runs write (env DOCKET_MAX_FILE_SIZE; default 100 MiB)")
 	f.IntVar(&cfg.Workers, "workers", workers, "Jobs executed at once (env DOCKET_WORKERS)")
+	f.DurationVar(&cfg.SessionIdle, "session-idle", envDuration("DOCKET_SESSION_IDLE", 12*time.Hour), "dashboard sign-in ends after this long without a request (env DOCKET_SESSION_IDLE)")
+	f.DurationVar(&cfg.SessionMax, "session-max", envDuration("DOCKET_SESSION_MAX", 7*24*time.Hour), "dashboard sign-in ends this long after it began (env DOCKET_SESSION_MAX)")
 	return cmd
+}
+
+// envDuration reads a duration such as "12h" from the environment; an unreadable value
+// falls back to def here and is reported when the command runs.
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
 }

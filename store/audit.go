@@ -92,6 +92,7 @@ func (s *Store) RecordDenied(ctx context.Context, a Actor, t Target) error {
 type AuditFilter struct {
 	Actor     string
 	Operation string
+	Channel   string
 	Since     *time.Time
 	Until     *time.Time
 	Limit     int
@@ -109,6 +110,10 @@ func (s *Store) ListAudit(ctx context.Context, team string, f AuditFilter) ([]Au
 	if f.Operation != "" {
 		where = append(where, "a.operation = ?")
 		args = append(args, f.Operation)
+	}
+	if f.Channel != "" {
+		where = append(where, "a.channel = ?")
+		args = append(args, f.Channel)
 	}
 	if f.Since != nil {
 		where = append(where, "a.ts >= ?")

@@ -159,6 +159,15 @@ func (s *Store) GetGate(ctx context.Context, team, runID, id string) (Gate, erro
 	return g, err
 }
 
+// GateByID returns one of a team's gates by its id alone (the inbox links to gates).
+func (s *Store) GateByID(ctx context.Context, team, id string) (Gate, error) {
+	g, err := scanGate(s.r.QueryRowContext(ctx, "SELECT "+gateCols+gateFrom+" WHERE h.id = ? AND h.team_id = ?", id, team))
+	if err == sql.ErrNoRows {
+		return Gate{}, notFound("human request %s not found", id)
+	}
+	return g, err
+}
+
 // OpenGateOf returns the run's open gate, or nil.
 func (s *Store) OpenGateOf(ctx context.Context, runID string) (*Gate, error) {
 	g, err := scanGate(s.r.QueryRowContext(ctx, "SELECT "+gateCols+gateFrom+" WHERE h.run_id = ? AND h.status = 'open' ORDER BY h.created_at DESC LIMIT 1", runID))
@@ -175,6 +184,8 @@ func (s *Store) OpenGateOf(ctx context.Context, runID string) (*Gate, error) {
 type GateFilter struct {
 	Status string
 	RunID  string
+	// After keeps only gates opened after this time.
+	After  *time.Time
 	Limit  int
 	Offset int
 }
@@ -189,6 +200,10 @@ func (s *Store) ListGates(ctx context.Context, team string, f GateFilter) ([]Gat
 	if f.RunID != "" {
 		where = append(where, "h.run_id = ?")
 		args = append(args, f.RunID)
+	}
+	if f.After != nil {
+		where = append(where, "h.created_at > ?")
+		args = append(args, f.After.UnixMilli())
 	}
 	cond := " WHERE " + strings.Join(where, " AND ")
 	var total int

@@ -489,3 +489,28 @@ func (s *Store) RunCounts(ctx context.Context) (map[string]int, error) {
 	}
 	return out, rows.Err()
 }
+
+// TeamRunCounts is how many of a team's runs are in each status, and how many failed
+// since the given time (the dashboard's "recent failures").
+func (s *Store) TeamRunCounts(ctx context.Context, team string, failedSince time.Time) (byStatus map[string]int, failedRecently int, err error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT status, count(*) FROM runs WHERE team_id = ? GROUP BY status", team)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	byStatus = map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, 0, err
+		}
+		byStatus[st] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	err = s.r.QueryRowContext(ctx, "SELECT count(*) FROM runs WHERE team_id = ? AND status = 'failed' AND updated_at >= ?",
+		team, failedSince.UnixMilli()).Scan(&failedRecently)
+	return byStatus, failedRecently, err
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,22 +54,50 @@ func (s *Server) registerRunEvents() {
 			return &huma.StreamResponse{Body: func(hc huma.Context) {
 				hc.SetHeader("Content-Type", "text/event-stream")
 				hc.SetHeader("Cache-Control", "no-cache")
-				s.streamRun(hc.Context(), hc.BodyWriter(), team, in.RunID, last)
+				s.streamRun(hc.Context(), hc.BodyWriter(), team, in.RunID, last, jsonEvents)
 			}}, nil
 		})
 }
 
-func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string, last int) {
+// runEncoder turns one of a run's events into SSE data: v is a store.Message, a
+// statusEventJSON or a tokenEventJSON. The API sends JSON, the dashboard HTML.
+type runEncoder func(ctx context.Context, event string, v any) ([]byte, error)
+
+func jsonEvents(_ context.Context, _ string, v any) ([]byte, error) {
+	if m, ok := v.(store.Message); ok {
+		v = messageOut(m)
+	}
+	return json.Marshal(v)
+}
+
+// writeSSE writes one event; data of several lines goes out as several data fields.
+func writeSSE(w io.Writer, event string, id int, data []byte) error {
+	var buf bytes.Buffer
+	if id > 0 {
+		fmt.Fprintf(&buf, "id: %d\n", id)
+	}
+	fmt.Fprintf(&buf, "event: %s\n", event)
+	for line := range bytes.Lines(data) {
+		buf.WriteString("data: ")
+		buf.Write(bytes.TrimRight(line, "\r\n"))
+		buf.WriteByte('\n')
+	}
+	if len(data) == 0 {
+		buf.WriteString("data:\n")
+	}
+	buf.WriteByte('\n')
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string, last int, enc runEncoder) {
 	flush := flusher(w)
 	send := func(event string, id int, data any) bool {
-		b, err := json.Marshal(data)
+		b, err := enc(ctx, event, data)
 		if err != nil {
 			return false
 		}
-		if id > 0 {
-			fmt.Fprintf(w, "id: %d\n", id)
-		}
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b); err != nil {
+		if err := writeSSE(w, event, id, b); err != nil {
 			return false
 		}
 		flush()
@@ -83,7 +112,7 @@ func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string,
 			return false
 		}
 		for _, m := range ms {
-			if !send("message", m.Seq, messageOut(m)) {
+			if !send("message", m.Seq, m) {
 				return false
 			}
 			last = m.Seq
@@ -127,6 +156,11 @@ func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string,
 			if sub.Lagged.Swap(false) && !catchUp() {
 				return
 			}
+			// Some messages are committed without an event of their own (a gate's
+			// decision answers the call it guarded): a gap in seq is read back first.
+			if ev.Type == "message" && ev.Message.Seq > last+1 && !catchUp() {
+				return
+			}
 			if !s.sendEvent(ev, &last, send, sendStatus) {
 				return
 			}
@@ -141,7 +175,7 @@ func (s *Server) sendEvent(ev runtime.Event, last *int, send func(string, int, a
 			return true
 		}
 		*last = ev.Message.Seq
-		return send("message", ev.Message.Seq, messageOut(*ev.Message))
+		return send("message", ev.Message.Seq, *ev.Message)
 	case "token":
 		return send("token", 0, tokenEventJSON{RunID: ev.RunID, Text: ev.Token})
 	default:

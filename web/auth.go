@@ -28,11 +28,16 @@ func actor(ctx context.Context) store.Actor {
 	a := store.ActorFor(p, "api", "", "")
 	if info, ok := ctx.Value(keyActorMeta).(actorMeta); ok {
 		a.Operation, a.IP = info.op, info.ip
+		if info.channel != "" {
+			a.Channel = info.channel
+		}
 	}
 	return a
 }
 
-type actorMeta struct{ op, ip string }
+// actorMeta is what the audit records about how a request arrived; channel is empty for
+// the API and "ui" for the dashboard.
+type actorMeta struct{ op, ip, channel string }
 
 // authenticate resolves the bearer key, applies the rate limit, hides other teams'
 // resources (404) and enforces the operation's minimum role (403, audited).

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -50,5 +51,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.URL.Path, "/v2/") && strings.Contains(r.Header.Get("Accept"), "text/html") {
+		s.renderStatus(w, r, http.StatusNotFound, messagePage(s.bareData("Not found"), "Page not found",
+			"There is no page at "+r.URL.Path+". Go back to the dashboard."))
+		return
+	}
 	writeError(w, apiError(http.StatusNotFound, "no such endpoint: %s %s (see /v2/docs)", r.Method, r.URL.Path))
 }

@@ -170,14 +170,19 @@ func filePathOf(p string) (string, bool) {
 
 // limitBody caps every request body; huma's own per-operation cap answers 413 with a
 // message, this one protects the routes huma does not own. The API speaks only JSON, so
-// a body sent without a JSON content type (curl -d sends a form type) is read as JSON.
-// File uploads are capped by the file size limit instead.
+// a body sent to /v2 without a JSON content type (curl -d sends a form type) is read as
+// JSON. File uploads are capped by the file size limit instead.
 func (s *Server) limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && streamedUpload(r) {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxFileSize+1<<20)
 		} else if r.Body != nil {
 			r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+			// The dashboard's forms stay forms.
+			if !strings.HasPrefix(r.URL.Path, "/v2/") {
+				next.ServeHTTP(w, r)
+				return
+			}
 			if ct := r.Header.Get("Content-Type"); ct == "" || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
 				r.Header.Set("Content-Type", "application/json")
 			}

@@ -10,10 +10,6 @@ import (
 	"docket/store"
 )
 
-func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	templ.Handler(homePage(s.cfg.Version, r.Host)).ServeHTTP(w, r)
-}
-
 // docs renders the API reference from the same registry that serves the API, so it can
 // never drift from it. It is server-rendered: the box may be offline, no CDN.
 func (s *Server) docs(w http.ResponseWriter, r *http.Request) {

@@ -50,6 +50,22 @@ func (l *rateLimiter) take(key string) (ok bool, remaining, reset, retryAfter in
 	return ok, int(b.tokens), int(math.Ceil((l.limit - b.tokens) / l.perSec)), retryAfter
 }
 
+// peek reports whether key has a token left, without spending it, and if not, the
+// seconds until it has.
+func (l *rateLimiter) peek(key string) (ok bool, retryAfter int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		return true, 0
+	}
+	tokens := math.Min(l.limit, b.tokens+l.now().Sub(b.last).Seconds()*l.perSec)
+	if tokens >= 1 {
+		return true, 0
+	}
+	return false, int(math.Ceil((1 - tokens) / l.perSec))
+}
+
 // sweep drops buckets that have refilled completely, so memory is bounded by the keys
 // active within one window.
 func (l *rateLimiter) sweep(now time.Time) {

@@ -36,6 +36,15 @@ type Config struct {
 	// Metrics is the registry /metrics serves; nil makes a new one. Pass the one the
 	// other services register with.
 	Metrics *prometheus.Registry
+	// SessionIdle ends a dashboard session after this long without a request (default
+	// 12 h); SessionMax ends it this long after sign-in whatever (default 7 days).
+	SessionIdle time.Duration
+	SessionMax  time.Duration
+	// LoginAttempts is how many failed sign-ins per minute one address may make for one
+	// email before it is told to wait (default 5).
+	LoginAttempts int
+	// DataDir is shown where the dashboard explains the drop folder.
+	DataDir string
 	// MasterKey is the server's master key (store.DataDir.MasterKey); secrets the API
 	// hands out, such as webhook signing secrets and signed file URLs, derive from it.
 	MasterKey []byte
@@ -60,6 +69,10 @@ type Server struct {
 	runs    Runs
 	hooks   webhookWaker
 	signer  *files.Signer
+	// Dashboard: hashed asset URLs, the cross-origin guard and the sign-in limiter.
+	assets       uiAssets
+	crossOrigin  *http.CrossOriginProtection
+	loginLimiter *rateLimiter
 	// closing ends long-lived streams when the server shuts down.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -79,6 +92,18 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 12 * time.Hour
+	}
+	if cfg.SessionMax <= 0 {
+		cfg.SessionMax = 7 * 24 * time.Hour
+	}
+	if cfg.LoginAttempts <= 0 {
+		cfg.LoginAttempts = 5
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "./docket-data"
+	}
 	installErrorModel()
 	s := &Server{cfg: cfg, store: cfg.Store, log: cfg.Logger, mux: http.NewServeMux(), runs: cfg.Runs, closing: make(chan struct{}),
 		signer: files.NewSigner(cfg.MasterKey)}
@@ -86,6 +111,9 @@ func New(cfg Config) *Server {
 		s.limiter = newRateLimiter(cfg.RateLimit, time.Minute)
 	}
 	s.metrics = newMetrics(cfg.Metrics)
+	s.loginLimiter = newRateLimiter(cfg.LoginAttempts, time.Minute)
+	s.crossOrigin = http.NewCrossOriginProtection()
+	s.crossOrigin.SetDenyHandler(http.HandlerFunc(s.crossOriginDenied))
 
 	hc := huma.DefaultConfig("docket API", cfg.Version)
 	hc.Info.Description = "docket's HTTP API follows the Duvo Developer Platform API v2: same paths, operation ids and field names. " +
@@ -121,7 +149,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /v2/docs", s.docs)
-	s.mux.HandleFunc("GET /{$}", s.home)
+	s.registerUI()
 	s.mux.HandleFunc("/", s.notFound)
 
 	s.handler = s.observe(s.confineFilePaths(s.limitBody(s.idempotent(s.mux))))

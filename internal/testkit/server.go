@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
 
 	"docket/files"
 	"docket/queues"
@@ -60,6 +61,9 @@ type Options struct {
 	Engine func(*runtime.Config)
 	// CaseBackoff shortens case retries (store.Options.CaseBackoff).
 	CaseBackoff func(attempt int) time.Duration
+	// Web adjusts the HTTP server's config (session lifetimes, sign-in limit) before it
+	// starts.
+	Web func(*web.Config)
 	// Webhooks, when set, runs a webhook delivery worker with these options for the
 	// server's lifetime, so tests can observe deliveries.
 	Webhooks *runtime.WebhookOptions
@@ -125,8 +129,12 @@ func StartServer(t testing.TB, opts Options) *Server {
 	}
 	eng := runtime.New(ecfg)
 	dispatcher = queues.New(st, eng, opts.Logger)
-	w := web.New(web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng,
-		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: opts.MaxFileSize})
+	wcfg := web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng,
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: opts.MaxFileSize}
+	if opts.Web != nil {
+		opts.Web(&wcfg)
+	}
+	w := web.New(wcfg)
 	if opts.Webhooks != nil {
 		o := *opts.Webhooks
 		if o.Registerer == nil {
@@ -189,6 +197,22 @@ func (s *Server) MemberOf(t testing.TB, team string, role store.Role) (key, user
 		t.Fatal(err)
 	}
 	return s.Key(t, team, u.ID), u.ID
+}
+
+// User adds a dashboard user with role and password to the default team and returns
+// their email and id. The hash uses bcrypt's lowest cost: tests sign in often.
+func (s *Server) User(t testing.TB, role store.Role, password string) (email, userID string) {
+	t.Helper()
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	email = fmt.Sprintf("%s-%s@example.test", role, store.NewID())
+	u, err := s.Store.CreateUser(context.Background(), store.Actor{TeamID: s.TeamID, Channel: "system", Operation: "test"}, s.TeamID, email, string(role), string(hash), role)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return email, u.ID
 }
 
 // NewTeam creates another team owned by a new user and returns its id and an owner key.
