@@ -344,8 +344,9 @@ type Scheduler struct {
 	started func(store.Run)
 	cron    gocron.Scheduler
 
-	mu   sync.Mutex
-	jobs map[string]uuid.UUID
+	mu    sync.Mutex
+	jobs  map[string]uuid.UUID
+	ready chan struct{}
 }
 
 // NewScheduler builds a scheduler; Run starts it.
@@ -360,7 +361,8 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start gocron: %w", err)
 	}
-	return &Scheduler{st: cfg.Store, log: cfg.Log, clock: cfg.Clock, started: cfg.Started, cron: c, jobs: map[string]uuid.UUID{}}, nil
+	return &Scheduler{st: cfg.Store, log: cfg.Log, clock: cfg.Clock, started: cfg.Started, cron: c, jobs: map[string]uuid.UUID{},
+		ready: make(chan struct{})}, nil
 }
 
 // Run registers every enabled schedule, fires the one catch-up run of each whose latest
@@ -378,12 +380,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	for _, sc := range list {
 		s.check(ctx, sc.ID)
 	}
+	close(s.ready)
 	<-ctx.Done()
 	if err := s.cron.Shutdown(); err != nil {
 		s.log.Warn("scheduler shutdown", "err", err)
 	}
 	return nil
 }
+
+// Ready is closed once Run has registered every schedule and fired the catch-up runs.
+func (s *Scheduler) Ready() <-chan struct{} { return s.ready }
 
 // ScheduleChanged brings the scheduler in line with a schedule that was created, changed,
 // enabled, disabled or deleted, without a restart.
@@ -399,6 +405,9 @@ func (s *Scheduler) ScheduleChanged(ctx context.Context, id string) {
 	}
 	s.register(sc)
 }
+
+// Now is the scheduler's clock.
+func (s *Scheduler) Now() time.Time { return s.clock.Now() }
 
 // NextRun is when sc fires next by the scheduler's clock.
 func (s *Scheduler) NextRun(sc store.Schedule) *time.Time { return NextSlot(sc, s.clock.Now()) }
@@ -433,7 +442,10 @@ func (s *Scheduler) register(sc store.Schedule) {
 	}
 	id := sc.ID
 	j, err := s.cron.NewJob(gocron.CronJob(c.tick, false), gocron.NewTask(func(ctx context.Context) { s.check(ctx, id) }),
-		gocron.WithName(id), gocron.WithSingletonMode(gocron.LimitModeReschedule))
+		// Singleton: a schedule's checks never overlap. Wait rather than Reschedule:
+		// with LimitModeReschedule we saw gocron (v2.21.2) drop the next day's timer
+		// after a run under load, silently skipping a slot.
+		gocron.WithName(id), gocron.WithSingletonMode(gocron.LimitModeWait))
 	if err != nil {
 		s.log.Error("schedule not registered", "schedule_id", id, "err", err)
 		return

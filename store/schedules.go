@@ -173,9 +173,9 @@ func (s *Store) schedules(ctx context.Context, where string, args ...any) ([]Sch
 	return out, rows.Err()
 }
 
-// CreateSchedule adds a schedule to a team's agent, owned by the actor's user. Slots
-// before now never fire.
-func (s *Store) CreateSchedule(ctx context.Context, a Actor, agentID string, ns NewSchedule, check ScheduleCheck) (Schedule, error) {
+// CreateSchedule adds a schedule to a team's agent, owned by the actor's user. Slots at
+// or before at (the scheduler's now) never fire.
+func (s *Store) CreateSchedule(ctx context.Context, a Actor, agentID string, ns NewSchedule, at time.Time, check ScheduleCheck) (Schedule, error) {
 	spec, err := check(ns.ScheduleSpec)
 	if err != nil {
 		return Schedule{}, err
@@ -190,7 +190,7 @@ func (s *Store) CreateSchedule(ctx context.Context, a Actor, agentID string, ns 
 		_, err := tx.ExecContext(ctx, `INSERT INTO schedules(id, agent_id, user_id, enabled, frequency, time, timezone, day, day_of_month, cron,
 			recurring, message, active_since, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 			id, agentID, optional(a.UserID), ns.Enabled, spec.Frequency, nullStr(spec.Time), spec.Timezone, nullStr(spec.Day), nullInt(spec.DayOfMonth),
-			nullStr(spec.Cron), ns.Recurring, ns.Message, now, now, now)
+			nullStr(spec.Cron), ns.Recurring, ns.Message, at.UnixMilli(), now, now)
 		if err != nil {
 			return Target{}, err
 		}
@@ -213,9 +213,9 @@ func sameInt(a, b *int) bool { return (a == nil) == (b == nil) && (a == nil || *
 
 // UpdateSchedule applies p to one of an agent's schedules. onlyOwner, when not empty, is
 // the user who must own the schedule (a member changes only their own). A change of
-// timing, or enabling, moves active_since to now: no catch-up for slots the schedule did
-// not define.
-func (s *Store) UpdateSchedule(ctx context.Context, a Actor, agentID, id, onlyOwner string, p SchedulePatch, check ScheduleCheck) (Schedule, error) {
+// timing, or enabling, moves active_since to at (the scheduler's now): no catch-up for
+// slots the schedule did not define.
+func (s *Store) UpdateSchedule(ctx context.Context, a Actor, agentID, id, onlyOwner string, p SchedulePatch, at time.Time, check ScheduleCheck) (Schedule, error) {
 	var out Schedule
 	err := s.mutate(ctx, a, func(tx *sql.Tx) (Target, error) {
 		cur, err := scheduleInAgent(ctx, tx, a.TeamID, agentID, id)
@@ -272,7 +272,7 @@ func (s *Store) UpdateSchedule(ctx context.Context, a Actor, agentID, id, onlyOw
 		retimed := old.Frequency != spec.Frequency || old.Timezone != spec.Timezone || !sameStr(old.Time, spec.Time) ||
 			!sameStr(old.Day, spec.Day) || !sameInt(old.DayOfMonth, spec.DayOfMonth) || !sameStr(old.Cron, spec.Cron)
 		if retimed || (enabled && !cur.Enabled) {
-			since = now
+			since = at.UnixMilli()
 		}
 		var autoAt sql.NullInt64
 		var reason sql.NullString

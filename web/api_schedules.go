@@ -16,6 +16,8 @@ import (
 type Schedules interface {
 	ScheduleChanged(ctx context.Context, id string)
 	NextRun(sc store.Schedule) *time.Time
+	// Now is the scheduler's clock: a new or retimed schedule fires no slot before it.
+	Now() time.Time
 }
 
 const frequencyEnum = "every_5_minutes,every_15_minutes,hourly,daily,workday,weekly,monthly,custom"
@@ -126,6 +128,13 @@ func scheduleOwner(p store.Principal) string {
 	return p.UserID
 }
 
+func (s *Server) scheduleNow() time.Time {
+	if s.cfg.Schedules != nil {
+		return s.cfg.Schedules.Now()
+	}
+	return time.Now()
+}
+
 func (s *Server) scheduleChanged(ctx context.Context, id string) {
 	if s.cfg.Schedules != nil {
 		s.cfg.Schedules.ScheduleChanged(context.WithoutCancel(ctx), id)
@@ -168,7 +177,7 @@ func (s *Server) registerSchedules() {
 			if msg != nil {
 				ns.Message = *msg
 			}
-			sc, err := s.store.CreateSchedule(ctx, actor(ctx), in.AgentID, ns, runtime.CheckSchedule)
+			sc, err := s.store.CreateSchedule(ctx, actor(ctx), in.AgentID, ns, s.scheduleNow(), runtime.CheckSchedule)
 			if err != nil {
 				return nil, fail(ctx, err)
 			}
@@ -192,7 +201,7 @@ func (s *Server) registerSchedules() {
 				r := b.Recurring.Value == nil || *b.Recurring.Value
 				p.Recurring = &r
 			}
-			sc, err := s.store.UpdateSchedule(ctx, actor(ctx), in.AgentID, in.ScheduleID, scheduleOwner(principal(ctx)), p, runtime.CheckSchedule)
+			sc, err := s.store.UpdateSchedule(ctx, actor(ctx), in.AgentID, in.ScheduleID, scheduleOwner(principal(ctx)), p, s.scheduleNow(), runtime.CheckSchedule)
 			if err != nil {
 				return nil, fail(ctx, err)
 			}
