@@ -122,7 +122,7 @@ var triggerTypes = []triggerTypeJSON{
 type hookIn struct {
 	Token          string `path:"token" doc:"The URL token from upsertAgentTrigger: the credential."`
 	IdempotencyKey string `header:"Idempotency-Key" doc:"A retry with the same key within 24 h returns the first response and creates nothing."`
-	RawBody        []byte `contentType:"application/json"`
+	RawBody        []byte
 	req            *http.Request
 }
 
