@@ -371,6 +371,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	list, err := s.st.EnabledSchedules(ctx)
 	if err != nil {
 		s.cron.Shutdown()
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return fmt.Errorf("load schedules: %w", err)
 	}
 	for _, sc := range list {

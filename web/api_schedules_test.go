@@ -2,6 +2,8 @@ package web_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -185,7 +187,8 @@ func TestScheduleWorkdayAcrossDST(t *testing.T) {
 // returned stop is called; it returns once the start-up catch-up is done.
 func runScheduler(t *testing.T, s *testkit.Server, clock clockwork.Clock) (stop func()) {
 	t.Helper()
-	sc, err := runtime.NewScheduler(runtime.SchedulerConfig{Store: s.Store, Clock: clock, Started: s.Engine.RunCreated})
+	sc, err := runtime.NewScheduler(runtime.SchedulerConfig{Store: s.Store, Clock: clock, Started: s.Engine.RunCreated,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
