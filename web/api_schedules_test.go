@@ -421,3 +421,25 @@ func TestSchedulesResponseFieldsCoverReference(t *testing.T) {
 		{"deleteSchedule", "200", func(t *testing.T) *testkit.Response { return w.s.Do(t, "DELETE", w.path()+"/"+id, w.member, nil) }, 1},
 	})
 }
+
+// TestScheduleWithoutLiveSetup: a slot of an Assignment with no live setup fires without a
+// run, and the schedule says why instead of retrying the slot.
+func TestScheduleWithoutLiveSetup(t *testing.T) {
+	w := newSchedWorld(t, time.Date(2026, 6, 1, 8, 1, 0, 0, time.UTC))
+	bare, _ := createAgent(t, w.s, w.team, w.owner, "No setup yet", false)
+	r := w.s.Do(t, "POST", "/v2/agents/"+bare+"/schedules", w.member, map[string]any{"enabled": true, "frequency": "every_5_minutes", "timezone": "UTC"})
+	if r.Status != 200 {
+		t.Fatalf("createSchedule: %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
+	advanceTo(t, w.clock, 1, time.Date(2026, 6, 1, 8, 5, 0, 0, time.UTC))
+	f := waitFires(t, w.s, id, 1)
+	if f[0].RunID != nil || f[0].Error == nil || !strings.Contains(*f[0].Error, "no live setup") {
+		t.Fatalf("fire without a setup: %+v", f[0])
+	}
+	var list struct{ Schedules []map[string]any }
+	w.s.Do(t, "GET", "/v2/agents/"+bare+"/schedules", w.viewer, nil).Decode(t, &list)
+	if s := list.Schedules[0]; s["last_run_at"] != "2026-06-01T08:05:00.000Z" || !strings.Contains(s["last_error"].(string), "no live setup") || s["build_id"] != "" {
+		t.Fatalf("schedule after a fire without a setup: %v", s)
+	}
+}
