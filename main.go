@@ -99,9 +99,13 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	engine := runtime.New(runtime.Config{Store: st, Model: model, ModelHost: host, Log: log, Workers: cfg.Workers, Notify: notify, Registerer: metrics,
 		Blobs: blobs, MaxFileSize: cfg.MaxFileSize})
 	dispatcher = queues.New(st, engine, log)
+	scheduler, err := runtime.NewScheduler(runtime.SchedulerConfig{Store: st, Log: log, Started: engine.RunCreated})
+	if err != nil {
+		return err
+	}
 	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine,
 		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: cfg.MaxFileSize,
-		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: cfg.Data})
+		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: cfg.Data, Schedules: scheduler})
 	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: metrics})
 	srv.SetWebhookWorker(hooks)
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -119,6 +123,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	g.Go(func() error { return engine.Run(gctx) })
 	g.Go(func() error { return hooks.Run(gctx) })
 	g.Go(func() error { return dispatcher.Run(gctx) })
+	g.Go(func() error { return scheduler.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)

@@ -286,3 +286,10 @@ func (e *Engine) StartCases(ctx context.Context, t store.CaseTrigger) (int, erro
 	e.Wake()
 	return len(ids), nil
 }
+
+// RunCreated announces a run another service created in its own transaction (a schedule
+// fire) and wakes a worker for it.
+func (e *Engine) RunCreated(r store.Run) {
+	r.Status = store.RunPending
+	e.changed(r)
+}

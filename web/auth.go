@@ -43,6 +43,10 @@ type actorMeta struct{ op, ip, channel string }
 // resources (404) and enforces the operation's minimum role (403, audited).
 func (s *Server) authenticate(ctx huma.Context, next func(huma.Context)) {
 	op := ctx.Operation()
+	if public, _ := op.Metadata[metaPublic].(bool); public {
+		next(ctx)
+		return
+	}
 	min, _ := op.Metadata[metaRole].(store.Role)
 	write := func(e *APIError) {
 		ctx.SetHeader("Content-Type", "application/json")

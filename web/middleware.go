@@ -192,11 +192,16 @@ func (s *Server) limitBody(next http.Handler) http.Handler {
 }
 
 // idempotent replays the stored response of a POST that carried the same Idempotency-Key
-// from the same credential within 24 h, so a client's retry never creates twice.
+// from the same credential (an API key, or a hook URL's token) within 24 h, so a client's
+// retry never creates twice.
 func (s *Server) idempotent(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := r.Header.Get("Idempotency-Key")
 		auth := r.Header.Get("Authorization")
+		if auth == "" && strings.HasPrefix(r.URL.Path, "/v2/hooks/") {
+			// A hook URL's token is its credential: keys are scoped to it.
+			auth = "hook " + r.URL.Path
+		}
 		if r.Method != http.MethodPost || key == "" || auth == "" || redirectOnly(r.URL.Path) || streamedUpload(r) {
 			next.ServeHTTP(w, r)
 			return

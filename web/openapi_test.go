@@ -195,6 +195,26 @@ var triggerOps = map[string][2]string{
 	"deleteAgentCaseTrigger":           {"DELETE", "/v2/agents/{agent_id}/case-triggers/{trigger_id}"},
 }
 
+// scheduleOps are the schedule operations; inboundTriggerOps are the reference's
+// integration triggers, which docket maps to inbound webhook URLs.
+var (
+	scheduleOps = map[string][2]string{
+		"listAgentSchedules": {"GET", "/v2/agents/{agent_id}/schedules"},
+		"createSchedule":     {"POST", "/v2/agents/{agent_id}/schedules"},
+		"updateSchedule":     {"PATCH", "/v2/agents/{agent_id}/schedules/{schedule_id}"},
+		"deleteSchedule":     {"DELETE", "/v2/agents/{agent_id}/schedules/{schedule_id}"},
+	}
+	inboundTriggerOps = map[string][2]string{
+		"listAgentTriggers":     {"GET", "/v2/triggers/{agentId}"},
+		"upsertAgentTrigger":    {"PUT", "/v2/triggers/{agentId}"},
+		"listAgentTriggerTypes": {"GET", "/v2/trigger-config/{agentId}"},
+	}
+)
+
+// publicOps authenticate themselves (a hook URL's token is its credential): they must
+// declare no API-key security.
+var publicOps = map[string]bool{"receiveHook": true}
+
 // docketOps are docket's own operations: they must be published, secured, and never
 // take an operation id the reference uses for something else.
 var docketOps = map[string][2]string{
@@ -207,6 +227,7 @@ var docketOps = map[string][2]string{
 	"testWebhook":             {"POST", "/v2/teams/{teamId}/webhooks/{webhook_id}/test"},
 	"listWebhookDeliveries":   {"GET", "/v2/teams/{teamId}/webhook-deliveries"},
 	"getWebhookSigningSecret": {"GET", "/v2/teams/{teamId}/webhooks/signing-secret"},
+	"receiveHook":             {"POST", "/v2/hooks/{token}"},
 	"bulkAddCaseLabels":       {"POST", "/v2/queues/{queue_id}/cases/bulk-add-labels"},
 }
 
@@ -233,7 +254,7 @@ func TestOpenAPIOperationsMatchReference(t *testing.T) {
 			t.Errorf("%s is a reference operation; docket-only ids must not clash", id)
 		}
 	}
-	for _, table := range []map[string][2]string{foundationOps, jobsOps, queueOps, casesOps, triggerOps, filesOps, docketOps} {
+	for _, table := range []map[string][2]string{foundationOps, jobsOps, queueOps, casesOps, triggerOps, filesOps, scheduleOps, inboundTriggerOps, docketOps} {
 		for id, op := range table {
 			all[id] = op
 		}
@@ -256,8 +277,10 @@ func TestOpenAPIOperationsMatchReference(t *testing.T) {
 		if got.method != want[0] || got.path != want[1] {
 			t.Errorf("%s is %s %s, want %s %s", id, got.method, got.path, want[0], want[1])
 		}
-		if sec, _ := got.op["security"].([]any); len(sec) == 0 {
+		if sec, _ := got.op["security"].([]any); len(sec) == 0 && !publicOps[id] {
 			t.Errorf("%s declares no security requirement", id)
+		} else if len(sec) > 0 && publicOps[id] {
+			t.Errorf("%s takes no API key but declares %v", id, sec)
 		}
 	}
 }

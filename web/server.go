@@ -53,6 +53,8 @@ type Config struct {
 	// MaxFileSize caps one uploaded file (default files.DefaultMaxFileSize, 100 MiB).
 	// Uploads stream and are not held to MaxBodyBytes.
 	MaxFileSize int64
+	// Schedules is the scheduler, told about every schedule change; nil runs none.
+	Schedules Schedules
 }
 
 // Server routes every HTTP request the appliance answers.
@@ -143,6 +145,8 @@ func New(cfg Config) *Server {
 	s.registerCaseTriggers()
 	s.registerFiles()
 	s.registerSandboxes()
+	s.registerSchedules()
+	s.registerInboundTriggers()
 	referenceWildcards(s.api.OpenAPI())
 
 	s.mux.HandleFunc("GET /healthz", s.healthz)

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
@@ -44,6 +45,8 @@ type Server struct {
 	Webhooks *runtime.WebhookDeliverer
 	// Blobs is the server's blob store (<Dir>/blobs).
 	Blobs *files.Blobs
+	// Scheduler fires schedules on Options.Clock.
+	Scheduler *runtime.Scheduler
 }
 
 // Options adjust a test server.
@@ -69,6 +72,9 @@ type Options struct {
 	Webhooks *runtime.WebhookOptions
 	// MaxFileSize caps uploads and files runs write; 0 means the default (100 MiB).
 	MaxFileSize int64
+	// Clock drives the scheduler; nil is the real clock (pass a clockwork fake clock to
+	// move time in schedule tests).
+	Clock clockwork.Clock
 }
 
 // StartServer starts a server on a loopback port with the first-start bootstrap done and
@@ -129,8 +135,12 @@ func StartServer(t testing.TB, opts Options) *Server {
 	}
 	eng := runtime.New(ecfg)
 	dispatcher = queues.New(st, eng, opts.Logger)
+	sched, err := runtime.NewScheduler(runtime.SchedulerConfig{Store: st, Log: opts.Logger, Clock: opts.Clock, Started: eng.RunCreated})
+	if err != nil {
+		t.Fatal(err)
+	}
 	wcfg := web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng,
-		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: opts.MaxFileSize}
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: opts.MaxFileSize, Schedules: sched}
 	if opts.Web != nil {
 		opts.Web(&wcfg)
 	}
@@ -151,6 +161,11 @@ func StartServer(t testing.TB, opts Options) *Server {
 		}
 	})
 	workers.Go(func() { dispatcher.Run(ctx) })
+	workers.Go(func() {
+		if err := sched.Run(ctx); err != nil {
+			t.Errorf("scheduler: %v", err)
+		}
+	})
 	if hooks != nil {
 		workers.Go(func() {
 			if err := hooks.Run(ctx); err != nil {
@@ -160,7 +175,7 @@ func StartServer(t testing.TB, opts Options) *Server {
 	}
 	hs := httptest.NewServer(w)
 	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, Dispatcher: dispatcher, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks,
-		Blobs: blobs}
+		Blobs: blobs, Scheduler: sched}
 	s.OwnerKey = s.Key(t, team.ID, owner.ID)
 	t.Cleanup(func() {
 		w.CloseStreams()
