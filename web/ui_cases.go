@@ -38,7 +38,7 @@ func readCasesQuery(v url.Values) casesQuery {
 // filter is the store filter the query means: the same one searchCases and the bulk
 // operations' all_matching build from the API's fields. Values a select cannot send
 // are ignored.
-func (q casesQuery) filter() (store.CaseFilter, error) {
+func (q casesQuery) filter() store.CaseFilter {
 	f := store.CaseFilter{Search: q.Q}
 	if slices.Contains(caseStatuses, q.Status) {
 		f.DisplayStatuses = []string{q.Status}
@@ -47,12 +47,10 @@ func (q casesQuery) filter() (store.CaseFilter, error) {
 		f.Priorities = []string{q.Priority}
 	}
 	if q.Label != "" {
-		var err error
-		if f.Labels, err = labelFilter([]string{q.Label}); err != nil {
-			return f, err
-		}
+		kv := parseLabel(q.Label)
+		f.Labels = map[string][]string{kv.Key: {kv.Value}}
 	}
-	return f, nil
+	return f
 }
 
 // Filtered reports whether anything narrows the list.
@@ -107,12 +105,8 @@ func (s *Server) casesPage(w http.ResponseWriter, r *http.Request) {
 		s.uiFail(w, r, err)
 		return
 	}
-	f, err := q.filter()
-	if err != nil {
-		pd.Flash = &flash{Kind: "error", Text: "Label: write key:value, or a value alone for a label without key."}
-	}
 	v.Pg = paginate(r, casesPerPage)
-	if v.Cases, err = s.store.ListCases(ctx, team, q.Queue, store.CaseQuery{CaseFilter: f, Limit: v.Pg.Limit, Offset: v.Pg.Offset}); err != nil {
+	if v.Cases, err = s.store.ListCases(ctx, team, q.Queue, store.CaseQuery{CaseFilter: q.filter(), Limit: v.Pg.Limit, Offset: v.Pg.Offset}); err != nil {
 		s.uiFail(w, r, err)
 		return
 	}
@@ -186,12 +180,7 @@ func (s *Server) bulkCasesPost(a bulkAction) http.HandlerFunc {
 		back := localPath(r.PostFormValue("back"), casesURL(queue))
 		var sel store.CaseSelection
 		if r.PostFormValue("all_matching") == "1" {
-			f, err := readCasesQuery(r.PostForm).filter()
-			if err != nil {
-				s.actionFailed(w, r, back, err)
-				return
-			}
-			sel = store.CaseSelection{AllMatching: true, Filter: f}
+			sel = store.CaseSelection{AllMatching: true, Filter: readCasesQuery(r.PostForm).filter()}
 		} else {
 			sel.IDs = r.PostForm["case_id"]
 			switch {

@@ -1,5 +1,5 @@
-// Cases pages: tick every case of the page at once, say what is selected, and ask before
-// deleting. Everything also works without it: the boxes and buttons are a plain form.
+// Dashboard actions: ask before deleting or revoking, and on the cases page tick every
+// case of the page at once and say what is selected. Everything also works without it.
 (function () {
   "use strict";
   document.addEventListener("submit", function (e) {
