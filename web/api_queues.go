@@ -174,10 +174,10 @@ func (s *Server) registerQueues() {
 		func(ctx context.Context, in *struct {
 			TeamPath
 			Body struct {
-				Name         string  `json:"name" minLength:"1" maxLength:"100" doc:"Queue name. Must be unique within the team."`
-				Description  *string `json:"description,omitempty" nullable:"true" maxLength:"500" doc:"Optional human-readable description."`
-				FolderID     *string `json:"folder_id,omitempty" nullable:"true" format:"uuid" doc:"Optional Assignment folder of the team to nest the queue under."`
-				AutomationID *string `json:"automation_id,omitempty" nullable:"true" format:"uuid" doc:"Automation this queue belongs to; recorded and filterable."`
+				Name         string      `json:"name" minLength:"1" maxLength:"100" doc:"Queue name. Must be unique within the team."`
+				Description  *string     `json:"description,omitempty" nullable:"true" maxLength:"500" doc:"Optional human-readable description."`
+				FolderID     *string     `json:"folder_id,omitempty" nullable:"true" format:"uuid" doc:"Optional Assignment folder of the team to nest the queue under."`
+				AutomationID *string     `json:"automation_id,omitempty" nullable:"true" format:"uuid" doc:"Automation this queue belongs to; recorded and filterable."`
 				Intake       *intakeBody `json:"intake,omitempty" nullable:"true" doc:"docket addition: turn on the queue's drop folder ({} for the defaults)."`
 			}
 		}) (*body[queueOutBody], error) {
@@ -217,9 +217,9 @@ func (s *Server) registerQueues() {
 		func(ctx context.Context, in *struct {
 			QueueIDPath
 			Body struct {
-				Name        *string          `json:"name,omitempty" minLength:"1" maxLength:"100" doc:"New queue name. Must be unique within the team."`
-				Description nullable[string] `json:"description,omitempty" maxLength:"500" doc:"New description, or null to clear."`
-				FolderID    nullable[string] `json:"folder_id,omitempty" format:"uuid" doc:"New folder id, or null to move to the root."`
+				Name        *string              `json:"name,omitempty" minLength:"1" maxLength:"100" doc:"New queue name. Must be unique within the team."`
+				Description nullable[string]     `json:"description,omitempty" maxLength:"500" doc:"New description, or null to clear."`
+				FolderID    nullable[string]     `json:"folder_id,omitempty" format:"uuid" doc:"New folder id, or null to move to the root."`
 				Intake      nullable[intakeBody] `json:"intake,omitempty" doc:"docket addition: turn on or change the queue's drop folder (omitted fields keep their value), or null to turn it off."`
 			}
 		}) (*body[queueOutBody], error) {
