@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Intake is a queue's drop folder (DESIGN §4): files dropped into Dir become cases.
@@ -21,11 +23,11 @@ type Intake struct {
 
 // Intake modes and after-actions.
 const (
-	IntakeFile    = "file"
-	IntakeRecords = "records"
-	AfterMove     = "move"
-	AfterDelete   = "delete"
-	AfterKeep     = "keep"
+	ModeFile    = "file"
+	ModeRecords = "records"
+	AfterMove   = "move"
+	AfterDelete = "delete"
+	AfterKeep   = "keep"
 )
 
 // IntakeSpec turns a queue's intake on or changes it. Empty fields keep the queue's
@@ -103,7 +105,7 @@ func intakeDirsTaken(ctx context.Context, tx *sql.Tx, except string) ([]string, 
 // setIntakeTx turns intake on for a queue or changes it, inside tx. cur is the queue's
 // intake before the change (nil when off); name is the queue's name, for the default dir.
 func setIntakeTx(ctx context.Context, tx *sql.Tx, queueID, name string, cur *Intake, spec IntakeSpec, now int64) (Intake, error) {
-	in := Intake{Mode: IntakeFile, After: AfterMove}
+	in := Intake{Mode: ModeFile, After: AfterMove}
 	if cur != nil {
 		in = *cur
 	}
@@ -113,7 +115,7 @@ func setIntakeTx(ctx context.Context, tx *sql.Tx, queueID, name string, cur *Int
 	if spec.After != "" {
 		in.After = spec.After
 	}
-	if in.Mode != IntakeFile && in.Mode != IntakeRecords {
+	if in.Mode != ModeFile && in.Mode != ModeRecords {
 		return Intake{}, invalid("intake.mode %q: want file (one case per file) or records (one case per JSONL line or CSV row)", in.Mode)
 	}
 	if in.After != AfterMove && in.After != AfterDelete && in.After != AfterKeep {
@@ -197,3 +199,180 @@ func intakeDetail(in *Intake) any {
 // CheckLabel trims a label and checks it as case creation will, so a parser can name the
 // record a bad label came from.
 func CheckLabel(kv LabelKV) (LabelKV, error) { return cleanLabel("", kv) }
+
+// IntakeDrop is a dropped file ready to become cases: its bytes are already stored as a
+// blob and its records (if any) parsed.
+type IntakeDrop struct {
+	QueueID string
+	TeamID  string
+	// Folder is the team-file folder the file is filed under (e.g. intake/inbox/2026-03-14);
+	// Name is the file's name as dropped. Both must already be valid team-path parts.
+	Folder      string
+	Name        string
+	SHA256      string
+	Size        int64
+	ContentType string
+	// Cases builds the cases once the team file's path is chosen, so a case can name it.
+	Cases func(filePath string) []NewCase
+}
+
+// IntakeOutcome is what ingesting a drop did.
+type IntakeOutcome struct {
+	// Duplicate: the queue already made cases from these bytes; nothing was created.
+	Duplicate bool
+	// FilePath is the team file holding the content (for a duplicate, the first drop's).
+	FilePath string
+	CaseIDs  []string
+}
+
+// intakeActor is who the audit log and case histories name for dropped files.
+func intakeActor(team string) Actor {
+	return Actor{TeamID: team, Channel: "intake", Operation: "intake"}
+}
+
+// IngestDrop makes a dropped file's cases, its team file and its intake_files row in one
+// transaction, unless the queue already ingested the same bytes: then it only counts the
+// duplicate. The team file gets a fresh path in d.Folder (a "-2", "-3"… suffix before the
+// extension when the name is taken), so no drop replaces an earlier file.
+func (s *Store) IngestDrop(ctx context.Context, d IntakeDrop) (IntakeOutcome, error) {
+	var out IntakeOutcome
+	a := intakeActor(d.TeamID)
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		out = IntakeOutcome{}
+		var status, ids string
+		var filePath sql.NullString
+		err := tx.QueryRowContext(ctx, "SELECT status, file_path, case_ids FROM intake_files WHERE queue_id = ? AND sha256 = ?",
+			d.QueueID, d.SHA256).Scan(&status, &filePath, &ids)
+		if err != nil && err != sql.ErrNoRows {
+			return err
+		}
+		now := s.nowMs()
+		if status == "ingested" {
+			out.Duplicate, out.FilePath = true, filePath.String
+			json.Unmarshal([]byte(ids), &out.CaseIDs)
+			_, err := tx.ExecContext(ctx, "UPDATE intake_files SET duplicates = duplicates + 1, updated_at = ? WHERE queue_id = ? AND sha256 = ?",
+				now, d.QueueID, d.SHA256)
+			return err
+		}
+		if out.FilePath, err = freeFilePath(ctx, tx, d.TeamID, d.Folder, d.Name); err != nil {
+			return err
+		}
+		cs := d.Cases(out.FilePath)
+		for i := range cs {
+			cs[i].SourceFile = &out.FilePath
+		}
+		if err := validateNewCases(cs); err != nil {
+			return err
+		}
+		made, err := s.createCasesTx(ctx, tx, a, d.QueueID, cs)
+		if err != nil {
+			return err
+		}
+		out.CaseIDs = make([]string, len(made))
+		for i, c := range made {
+			out.CaseIDs[i] = c.ID
+		}
+		if _, err := s.insertFileTx(ctx, tx, NewFile{TeamID: d.TeamID, Path: out.FilePath, SHA256: d.SHA256, Size: d.Size,
+			ContentType: d.ContentType, CaseID: out.CaseIDs[0]}); err != nil {
+			return err
+		}
+		caseIDs, _ := json.Marshal(out.CaseIDs)
+		_, err = tx.ExecContext(ctx, `INSERT INTO intake_files(id, queue_id, team_id, sha256, name, size, content_type, status, file_path,
+			case_count, case_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'ingested', ?, ?, ?, ?, ?)
+			ON CONFLICT (queue_id, sha256) DO UPDATE SET name = excluded.name, status = 'ingested', file_path = excluded.file_path,
+				case_count = excluded.case_count, case_ids = excluded.case_ids, error = NULL, updated_at = excluded.updated_at`,
+			NewID(), d.QueueID, d.TeamID, d.SHA256, d.Name, d.Size, d.ContentType, out.FilePath, len(out.CaseIDs), string(caseIDs), now, now)
+		if err != nil {
+			return fmt.Errorf("record intake file: %w", err)
+		}
+		detail := map[string]any{"file": d.Name, "path": out.FilePath, "sha256": d.SHA256, "case_count": len(out.CaseIDs)}
+		if len(out.CaseIDs) == 1 {
+			detail["case_id"] = out.CaseIDs[0]
+		}
+		return s.appendAudit(ctx, tx, a, d.TeamID, Target{Type: "queue", ID: d.QueueID, Detail: detail}, "success")
+	})
+	if err != nil {
+		return IntakeOutcome{}, err
+	}
+	return out, nil
+}
+
+// freeFilePath is folder/name, or folder/stem-N.ext for the first N ≥ 2 not yet a file of
+// the team.
+func freeFilePath(ctx context.Context, tx *sql.Tx, team, folder, name string) (string, error) {
+	ext := path.Ext(name)
+	stem := strings.TrimSuffix(name, ext)
+	if stem == "" {
+		stem, ext = name, ""
+	}
+	for i := 1; ; i++ {
+		p := folder + "/" + name
+		if i > 1 {
+			p = fmt.Sprintf("%s/%s-%d%s", folder, stem, i, ext)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM files WHERE team_id = ? AND path = ?", team, p).Scan(&n); err != nil {
+			return "", err
+		}
+		if n == 0 {
+			return p, nil
+		}
+	}
+}
+
+// RecordIntakeFailure notes that content dropped into a queue could not be ingested, and
+// why. Bytes already ingested stay so; a later drop of failed bytes is tried again.
+func (s *Store) RecordIntakeFailure(ctx context.Context, queueID, team, sha, name string, size int64, contentType, reason string) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		now := s.nowMs()
+		_, err := tx.ExecContext(ctx, `INSERT INTO intake_files(id, queue_id, team_id, sha256, name, size, content_type, status, error, created_at, updated_at)
+			SELECT ?, ?, ?, ?, ?, ?, ?, 'failed', ?, ?, ? WHERE EXISTS (SELECT 1 FROM queues WHERE id = ?)
+			ON CONFLICT (queue_id, sha256) DO UPDATE SET name = excluded.name, error = excluded.error, updated_at = excluded.updated_at
+				WHERE intake_files.status = 'failed'`,
+			NewID(), queueID, team, sha, name, size, contentType, reason, now, now, queueID)
+		return err
+	})
+}
+
+// IntakeFile is one distinct content dropped into a queue.
+type IntakeFile struct {
+	ID          string
+	QueueID     string
+	SHA256      string
+	Name        string
+	Size        int64
+	ContentType string
+	Status      string
+	FilePath    *string
+	CaseIDs     []string
+	Error       *string
+	Duplicates  int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// IntakeFiles lists what was dropped into a queue, newest first.
+func (s *Store) IntakeFiles(ctx context.Context, queueID string, limit int) ([]IntakeFile, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, queue_id, sha256, name, size, content_type, status, file_path, case_ids, error, duplicates,
+		created_at, updated_at FROM intake_files WHERE queue_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`, queueID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []IntakeFile
+	for rows.Next() {
+		var f IntakeFile
+		var path, errText sql.NullString
+		var ids string
+		var created, updated int64
+		if err := rows.Scan(&f.ID, &f.QueueID, &f.SHA256, &f.Name, &f.Size, &f.ContentType, &f.Status, &path, &ids, &errText, &f.Duplicates,
+			&created, &updated); err != nil {
+			return nil, err
+		}
+		f.FilePath, f.Error = strPtr(path), strPtr(errText)
+		json.Unmarshal([]byte(ids), &f.CaseIDs)
+		f.CreatedAt, f.UpdatedAt = Time(created), Time(updated)
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}

@@ -41,7 +41,7 @@ type QueueJSON struct {
 	UpdatedAt    Timestamp       `json:"updated_at" doc:"docket addition."`
 	CreatedBy    *userRefJSON    `json:"created_by" doc:"docket addition."`
 	CaseCounts   queueCountsJSON `json:"case_counts" doc:"How many cases are in each display status (docket addition)."`
-	Intake       *intakeJSON     `json:"intake" nullable:"true" doc:"docket addition: the queue's drop folder; null when intake is off."`
+	Intake       *intakeJSON     `json:"intake" doc:"docket addition: the queue's drop folder; null when intake is off."`
 }
 
 // intakeJSON is a queue's drop folder as the API shows it: the folder as an absolute path.
@@ -178,7 +178,7 @@ func (s *Server) registerQueues() {
 				Description  *string     `json:"description,omitempty" nullable:"true" maxLength:"500" doc:"Optional human-readable description."`
 				FolderID     *string     `json:"folder_id,omitempty" nullable:"true" format:"uuid" doc:"Optional Assignment folder of the team to nest the queue under."`
 				AutomationID *string     `json:"automation_id,omitempty" nullable:"true" format:"uuid" doc:"Automation this queue belongs to; recorded and filterable."`
-				Intake       *intakeBody `json:"intake,omitempty" nullable:"true" doc:"docket addition: turn on the queue's drop folder ({} for the defaults)."`
+				Intake       *intakeBody `json:"intake,omitempty" doc:"docket addition: turn on the queue's drop folder ({} for the defaults)."`
 			}
 		}) (*body[queueOutBody], error) {
 			nq := store.NewQueue{Name: in.Body.Name, FolderID: in.Body.FolderID, AutomationID: in.Body.AutomationID}
