@@ -34,7 +34,7 @@ type IntakeConfig struct {
 	Debounce time.Duration
 	// MaxFileSize bounds one dropped file (default 100 MiB); a bigger one goes to failed/.
 	MaxFileSize int64
-	// Workers ingest files in parallel (default 4): storing a blob waits on fsync.
+	// Workers store blobs and build cases in parallel (default 8): storing a blob waits on fsync.
 	Workers int
 	// Rescan is how often every folder is scanned again, as a safety net for events the
 	// OS did not deliver (default 1 min).
@@ -58,7 +58,7 @@ func NewIntake(cfg IntakeConfig) *Intake {
 		cfg.MaxFileSize = 100 << 20
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+		cfg.Workers = 8
 	}
 	if cfg.Rescan <= 0 {
 		cfg.Rescan = time.Minute
@@ -183,16 +183,24 @@ func (in *Intake) Run(ctx context.Context) error {
 	w := &watcher{in: in, fs: fw, folders: map[string]folder{}, pending: map[string]*candidate{}, inflight: map[string]bool{},
 		dirty: map[string]bool{}, kept: map[string]keptFile{}}
 
+	// Workers store blobs and build cases in parallel (fsync-bound); one committer writes
+	// what they staged in batches, since the store has one writer anyway.
 	jobs := make(chan job)
-	results := make(chan result, in.cfg.Workers)
-	var workers sync.WaitGroup
+	stagedFiles := make(chan *staged, maxBatch)
+	results := make(chan result, maxBatch)
+	var workers, committer sync.WaitGroup
 	for range in.cfg.Workers {
 		workers.Go(func() {
 			for j := range jobs {
-				results <- in.ingest(ctx, j)
+				if st, r := in.prepare(ctx, j); st != nil {
+					stagedFiles <- st
+				} else {
+					results <- r
+				}
 			}
 		})
 	}
+	committer.Go(func() { in.commit(ctx, stagedFiles, results) })
 	defer func() {
 		close(jobs)
 		go func() {
@@ -200,6 +208,8 @@ func (in *Intake) Run(ctx context.Context) error {
 			}
 		}()
 		workers.Wait()
+		close(stagedFiles)
+		committer.Wait()
 		close(results)
 	}()
 
@@ -434,24 +444,26 @@ func (w *watcher) done(r result) {
 	}
 }
 
-// ingest turns one stable file into cases, or sets it aside in failed/ with the reason.
-func (in *Intake) ingest(ctx context.Context, j job) result {
+// staged is a file whose blob is stored and whose cases are built, waiting for the
+// committer.
+type staged struct {
+	j    job
+	log  *slog.Logger
+	info fs.FileInfo
+	drop store.IntakeDrop
+}
+
+// prepare does the part of ingesting that needs no database writes: checks the file,
+// stores its blob and builds its cases. It returns either a staged drop for the committer
+// or a final result (the file is gone, refused, or to be tried again).
+func (in *Intake) prepare(ctx context.Context, j job) (*staged, result) {
 	res := result{c: j.c}
 	name := filepath.Base(j.c.path)
 	log := in.cfg.Log.With("queue", j.f.Name, "file", name)
-	reject := func(reason string, attrs ...any) result {
-		moved, err := setAside(j.f.abs, j.f.Name, name, reason, time.Now())
-		if err != nil {
-			log.Error("intake: file could not be ingested, and moving it to failed/ failed too; it stays in place",
-				append(attrs, "reason", reason, "err", err)...)
-			return result{c: j.c, retry: true}
-		}
-		log.Warn("intake: file refused", append(attrs, "reason", reason, "moved_to", moved)...)
-		return res
-	}
-	retry := func(msg string, err error) result {
+	reject := func(reason string, attrs ...any) (*staged, result) { return nil, in.reject(j, log, reason, attrs...) }
+	retry := func(msg string, err error) (*staged, result) {
 		log.Error("intake: "+msg+"; will try again", "err", err, "try", j.c.tries+1)
-		return result{c: j.c, retry: true}
+		return nil, result{c: j.c, retry: true}
 	}
 
 	root, err := os.OpenRoot(j.f.abs)
@@ -461,7 +473,7 @@ func (in *Intake) ingest(ctx context.Context, j job) result {
 	defer root.Close()
 	info, err := root.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return res
+		return nil, res
 	}
 	if err != nil {
 		return retry("cannot look at the file", err)
@@ -480,7 +492,7 @@ func (in *Intake) ingest(ctx context.Context, j job) result {
 	}
 	f, err := root.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return res
+		return nil, res
 	}
 	if err != nil {
 		// os.Root refuses a path that resolves outside the folder.
@@ -488,7 +500,7 @@ func (in *Intake) ingest(ctx context.Context, j job) result {
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err != nil || !os.SameFile(st, info) {
-		return result{c: j.c, retry: true} // replaced between the look and the open: look again
+		return nil, result{c: j.c, retry: true} // replaced between the look and the open: look again
 	}
 
 	blob, err := in.cfg.Blobs.Put(f, in.cfg.MaxFileSize)
@@ -523,28 +535,85 @@ func (in *Intake) ingest(ctx context.Context, j job) result {
 			return []store.NewCase{{Title: truncateRunes(name, store.MaxCaseTitle), Data: fileCaseData(path, blob, contentType, text, truncated, isText)}}
 		}
 	}
+	return &staged{j: j, log: log, info: info, drop: store.IntakeDrop{QueueID: j.f.QueueID, TeamID: j.f.TeamID, Folder: folderPath, Name: name,
+		SHA256: blob.SHA256, Size: blob.Size, ContentType: contentType, Cases: build}}, res
+}
 
-	out, err := in.cfg.Store.IngestDrop(ctx, store.IntakeDrop{QueueID: j.f.QueueID, TeamID: j.f.TeamID, Folder: folderPath, Name: name,
-		SHA256: blob.SHA256, Size: blob.Size, ContentType: contentType, Cases: build})
-	var se *store.Error
+// reject sets a file aside in failed/ with the reason.
+func (in *Intake) reject(j job, log *slog.Logger, reason string, attrs ...any) result {
+	moved, err := setAside(j.f.abs, j.f.Name, filepath.Base(j.c.path), reason, time.Now())
+	if err != nil {
+		log.Error("intake: file could not be ingested, and moving it to failed/ failed too; it stays in place",
+			append(attrs, "reason", reason, "err", err)...)
+		return result{c: j.c, retry: true}
+	}
+	log.Warn("intake: file refused", append(attrs, "reason", reason, "moved_to", moved)...)
+	return result{c: j.c}
+}
+
+// maxBatch bounds how many staged files one transaction commits.
+const maxBatch = 128
+
+// commit takes staged files as they come and commits whatever has gathered in one
+// transaction, then moves each file on. It returns once staged is closed and drained.
+func (in *Intake) commit(ctx context.Context, stagedFiles <-chan *staged, results chan<- result) {
+	// Files already staged are committed even during shutdown: their blobs are stored,
+	// and finishing a batch is quick.
+	ctx = context.WithoutCancel(ctx)
+	for first := range stagedFiles {
+		batch := []*staged{first}
+	gather:
+		for len(batch) < maxBatch {
+			select {
+			case st, ok := <-stagedFiles:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, st)
+			default:
+				break gather
+			}
+		}
+		drops := make([]store.IntakeDrop, len(batch))
+		for i, st := range batch {
+			drops[i] = st.drop
+		}
+		outs, errs, err := in.cfg.Store.IngestDrops(ctx, drops)
+		if err != nil {
+			in.cfg.Log.Error("intake: saving cases failed; the files stay in place and will be tried again", "files", len(batch), "err", err)
+			for _, st := range batch {
+				results <- result{c: st.j.c, retry: true}
+			}
+			continue
+		}
+		made := false
+		for i := range batch {
+			made = made || errs[i] == nil && !outs[i].Duplicate
+		}
+		if made {
+			in.cfg.Wake()
+		}
+		for i, st := range batch {
+			results <- in.finish(st, outs[i], errs[i])
+		}
+	}
+}
+
+// finish logs what a committed drop did and moves the file on: to processed/<date>/,
+// away (delete) or nowhere (keep); a drop the store refused goes to failed/.
+func (in *Intake) finish(st *staged, out store.IntakeOutcome, err error) result {
+	j, log := st.j, st.log
+	res := result{c: j.c}
 	switch {
-	case errors.As(err, &se) && errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		log.Warn("intake: the queue was deleted; the file stays in place", "err", err)
 		return res
-	case errors.As(err, &se):
-		return reject(err.Error(), "sha256", blob.SHA256)
 	case err != nil:
-		if ctx.Err() != nil {
-			return result{c: j.c, retry: true}
-		}
-		return retry("saving the cases failed", err)
-	}
-
-	if out.Duplicate {
-		log.Info("intake: same content as an earlier drop; no new case", "sha256", blob.SHA256, "first_file", out.FilePath)
-	} else {
-		in.cfg.Wake()
-		log.Info("intake: ingested", "cases", len(out.CaseIDs), "path", out.FilePath, "sha256", blob.SHA256, "bytes", blob.Size)
+		return in.reject(j, log, err.Error(), "sha256", st.drop.SHA256)
+	case out.Duplicate:
+		log.Info("intake: same content as an earlier drop; no new case", "sha256", st.drop.SHA256, "first_file", out.FilePath)
+	default:
+		log.Info("intake: ingested", "cases", len(out.CaseIDs), "path", out.FilePath, "sha256", st.drop.SHA256, "bytes", st.drop.Size)
 	}
 	switch j.f.After {
 	case store.AfterDelete:
@@ -552,11 +621,11 @@ func (in *Intake) ingest(ctx context.Context, j job) result {
 			log.Error("intake: deleting the ingested file failed", "err", err)
 		}
 	case store.AfterKeep:
-		res.kept, res.size, res.mt = true, info.Size(), info.ModTime()
+		res.kept, res.size, res.mt = true, st.info.Size(), st.info.ModTime()
 	default:
-		if _, err := moveNoReplace(j.c.path, filepath.Join(j.f.abs, processedDir, time.Now().Format(time.DateOnly)), name); err != nil {
+		if _, err := moveNoReplace(j.c.path, filepath.Join(j.f.abs, processedDir, time.Now().Format(time.DateOnly)), filepath.Base(j.c.path)); err != nil {
 			log.Error("intake: moving the ingested file to processed/ failed; it stays in place (its content will not make a second case)", "err", err)
-			res.kept, res.size, res.mt = true, info.Size(), info.ModTime()
+			res.kept, res.size, res.mt = true, st.info.Size(), st.info.ModTime()
 		}
 	}
 	return res

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -230,71 +231,98 @@ func intakeActor(team string) Actor {
 	return Actor{TeamID: team, Channel: "intake", Operation: "intake"}
 }
 
-// IngestDrop makes a dropped file's cases, its team file and its intake_files row in one
-// transaction, unless the queue already ingested the same bytes: then it only counts the
-// duplicate. The team file gets a fresh path in d.Folder (a "-2", "-3"… suffix before the
-// extension when the name is taken), so no drop replaces an earlier file.
-func (s *Store) IngestDrop(ctx context.Context, d IntakeDrop) (IntakeOutcome, error) {
-	var out IntakeOutcome
-	a := intakeActor(d.TeamID)
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		out = IntakeOutcome{}
-		var status, ids string
-		var filePath sql.NullString
-		err := tx.QueryRowContext(ctx, "SELECT status, file_path, case_ids FROM intake_files WHERE queue_id = ? AND sha256 = ?",
-			d.QueueID, d.SHA256).Scan(&status, &filePath, &ids)
-		if err != nil && err != sql.ErrNoRows {
-			return err
+// IngestDrops commits dropped files in one transaction (group commit: the writer's cost
+// per commit is shared). Each drop is all or nothing on its own, inside a savepoint: its
+// cases, its team file (named in d.Folder, with a "-2", "-3"… suffix before the extension
+// when the name is taken, so no drop replaces an earlier file) and its intake_files row;
+// or, when the queue already ingested the same bytes, only the duplicate count. A drop the
+// store refuses (its queue is gone, a case is invalid) gets its error in errs and leaves
+// no trace; err is for the batch as a whole (nothing committed).
+func (s *Store) IngestDrops(ctx context.Context, ds []IntakeDrop) (outs []IntakeOutcome, errs []error, err error) {
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		outs, errs = make([]IntakeOutcome, len(ds)), make([]error, len(ds))
+		for i, d := range ds {
+			if _, err := tx.ExecContext(ctx, "SAVEPOINT intake_drop"); err != nil {
+				return err
+			}
+			out, err := s.ingestDropTx(ctx, tx, d)
+			var se *Error
+			switch {
+			case errors.As(err, &se):
+				errs[i] = err
+				if _, err := tx.ExecContext(ctx, "ROLLBACK TO intake_drop"); err != nil {
+					return err
+				}
+			case err != nil:
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "RELEASE intake_drop"); err != nil {
+				return err
+			}
+			outs[i] = out
 		}
-		now := s.nowMs()
-		if status == "ingested" {
-			out.Duplicate, out.FilePath = true, filePath.String
-			json.Unmarshal([]byte(ids), &out.CaseIDs)
-			_, err := tx.ExecContext(ctx, "UPDATE intake_files SET duplicates = duplicates + 1, updated_at = ? WHERE queue_id = ? AND sha256 = ?",
-				now, d.QueueID, d.SHA256)
-			return err
-		}
-		if out.FilePath, err = freeFilePath(ctx, tx, d.TeamID, d.Folder, d.Name); err != nil {
-			return err
-		}
-		cs := d.Cases(out.FilePath)
-		for i := range cs {
-			cs[i].SourceFile = &out.FilePath
-		}
-		if err := validateNewCases(cs); err != nil {
-			return err
-		}
-		made, err := s.createCasesTx(ctx, tx, a, d.QueueID, cs)
-		if err != nil {
-			return err
-		}
-		out.CaseIDs = make([]string, len(made))
-		for i, c := range made {
-			out.CaseIDs[i] = c.ID
-		}
-		if _, err := s.insertFileTx(ctx, tx, NewFile{TeamID: d.TeamID, Path: out.FilePath, SHA256: d.SHA256, Size: d.Size,
-			ContentType: d.ContentType, CaseID: out.CaseIDs[0]}); err != nil {
-			return err
-		}
-		caseIDs, _ := json.Marshal(out.CaseIDs)
-		_, err = tx.ExecContext(ctx, `INSERT INTO intake_files(id, queue_id, team_id, sha256, name, size, content_type, status, file_path,
-			case_count, case_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'ingested', ?, ?, ?, ?, ?)
-			ON CONFLICT (queue_id, sha256) DO UPDATE SET name = excluded.name, status = 'ingested', file_path = excluded.file_path,
-				case_count = excluded.case_count, case_ids = excluded.case_ids, error = NULL, updated_at = excluded.updated_at`,
-			NewID(), d.QueueID, d.TeamID, d.SHA256, d.Name, d.Size, d.ContentType, out.FilePath, len(out.CaseIDs), string(caseIDs), now, now)
-		if err != nil {
-			return fmt.Errorf("record intake file: %w", err)
-		}
-		detail := map[string]any{"file": d.Name, "path": out.FilePath, "sha256": d.SHA256, "case_count": len(out.CaseIDs)}
-		if len(out.CaseIDs) == 1 {
-			detail["case_id"] = out.CaseIDs[0]
-		}
-		return s.appendAudit(ctx, tx, a, d.TeamID, Target{Type: "queue", ID: d.QueueID, Detail: detail}, "success")
+		return nil
 	})
 	if err != nil {
-		return IntakeOutcome{}, err
+		return nil, nil, err
 	}
-	return out, nil
+	return outs, errs, nil
+}
+
+func (s *Store) ingestDropTx(ctx context.Context, tx *sql.Tx, d IntakeDrop) (IntakeOutcome, error) {
+	var out IntakeOutcome
+	a := intakeActor(d.TeamID)
+	var status, ids string
+	var filePath sql.NullString
+	err := tx.QueryRowContext(ctx, "SELECT status, file_path, case_ids FROM intake_files WHERE queue_id = ? AND sha256 = ?",
+		d.QueueID, d.SHA256).Scan(&status, &filePath, &ids)
+	if err != nil && err != sql.ErrNoRows {
+		return out, err
+	}
+	now := s.nowMs()
+	if status == "ingested" {
+		out.Duplicate, out.FilePath = true, filePath.String
+		json.Unmarshal([]byte(ids), &out.CaseIDs)
+		_, err := tx.ExecContext(ctx, "UPDATE intake_files SET duplicates = duplicates + 1, updated_at = ? WHERE queue_id = ? AND sha256 = ?",
+			now, d.QueueID, d.SHA256)
+		return out, err
+	}
+	if out.FilePath, err = freeFilePath(ctx, tx, d.TeamID, d.Folder, d.Name); err != nil {
+		return out, err
+	}
+	cs := d.Cases(out.FilePath)
+	for i := range cs {
+		cs[i].SourceFile = &out.FilePath
+	}
+	if err := validateNewCases(cs); err != nil {
+		return out, err
+	}
+	made, err := s.createCasesTx(ctx, tx, a, d.QueueID, cs)
+	if err != nil {
+		return out, err
+	}
+	out.CaseIDs = make([]string, len(made))
+	for i, c := range made {
+		out.CaseIDs[i] = c.ID
+	}
+	if _, err := s.insertFileTx(ctx, tx, NewFile{TeamID: d.TeamID, Path: out.FilePath, SHA256: d.SHA256, Size: d.Size,
+		ContentType: d.ContentType, CaseID: out.CaseIDs[0]}); err != nil {
+		return out, err
+	}
+	caseIDs, _ := json.Marshal(out.CaseIDs)
+	_, err = tx.ExecContext(ctx, `INSERT INTO intake_files(id, queue_id, team_id, sha256, name, size, content_type, status, file_path,
+		case_count, case_ids, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'ingested', ?, ?, ?, ?, ?)
+		ON CONFLICT (queue_id, sha256) DO UPDATE SET name = excluded.name, status = 'ingested', file_path = excluded.file_path,
+			case_count = excluded.case_count, case_ids = excluded.case_ids, error = NULL, updated_at = excluded.updated_at`,
+		NewID(), d.QueueID, d.TeamID, d.SHA256, d.Name, d.Size, d.ContentType, out.FilePath, len(out.CaseIDs), string(caseIDs), now, now)
+	if err != nil {
+		return out, fmt.Errorf("record intake file: %w", err)
+	}
+	detail := map[string]any{"file": d.Name, "path": out.FilePath, "sha256": d.SHA256, "case_count": len(out.CaseIDs)}
+	if len(out.CaseIDs) == 1 {
+		detail["case_id"] = out.CaseIDs[0]
+	}
+	return out, s.appendAudit(ctx, tx, a, d.TeamID, Target{Type: "queue", ID: d.QueueID, Detail: detail}, "success")
 }
 
 // freeFilePath is folder/name, or folder/stem-N.ext for the first N ≥ 2 not yet a file of
