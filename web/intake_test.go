@@ -658,3 +658,48 @@ func TestIntakeBurstOf10000Files(t *testing.T) {
 	t.Logf("%d files written in %s, all ingested after %s (%.0f files/s)", n, written.Round(time.Millisecond), took.Round(time.Millisecond),
 		float64(n)/took.Seconds())
 }
+
+// TestDropFolderExample: the sample files in examples/drop-folder do what its README says.
+func TestDropFolderExample(t *testing.T) {
+	w := newIntakeWorld(t, 30*time.Millisecond)
+	inbox, idir := w.queue(t, "Inbox", map[string]any{})
+	orders, odir := w.queue(t, "Orders", map[string]any{"mode": "records"})
+	copyExample := func(dir, name string) {
+		b, err := os.ReadFile(filepath.Join("..", "examples", "drop-folder", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		drop(t, dir, name, string(b))
+	}
+	copyExample(idir, "refund-request.txt")
+	for _, n := range []string{"orders.jsonl", "contacts.csv", "broken.csv"} {
+		copyExample(odir, n)
+	}
+	waitUntil(t, 10*time.Second, "the Inbox case", func() bool { return w.total(t, inbox) == 1 })
+	waitUntil(t, 10*time.Second, "7 order cases and broken.csv refused", func() bool {
+		return w.total(t, orders) == 7 && exists(filepath.Join(odir, "failed", "broken.csv.error.txt"))
+	})
+	if c := w.cases(t, inbox)[0]; c["title"] != "refund-request.txt" || !strings.Contains(c["data"].(string), "Charged twice for order #99182") {
+		t.Errorf("Inbox case = %v", c)
+	}
+	titles := map[string]map[string]any{}
+	for _, c := range w.cases(t, orders) {
+		titles[c["title"].(string)] = c
+	}
+	for _, want := range []string{"Order #1001: late delivery", "Order #1002: wrong size", "Order #1003: invoice copy", "no-title@example.com",
+		"Call back about renewal", "Send the quote, again", "Update billing address"} {
+		if titles[want] == nil {
+			t.Errorf("no case titled %q among %v", want, keysOf(anyMap(titles)))
+		}
+	}
+	if c := titles["Order #1001: late delivery"]; c != nil && (c["priority"] != "high" || len(c["labels"].([]any)) != 2) {
+		t.Errorf("order 1001 = %v", c)
+	}
+	if c := titles["Send the quote, again"]; c != nil && c["data"] != `{"email":"jo@example.org","company":"Acme, Inc."}` {
+		t.Errorf("contact data = %v", c["data"])
+	}
+	b, _ := os.ReadFile(filepath.Join(odir, "failed", "broken.csv.error.txt"))
+	if !strings.Contains(string(b), "line 3: 4 fields, but the header has 3 columns") {
+		t.Errorf("broken.csv.error.txt = %s", b)
+	}
+}
