@@ -168,6 +168,11 @@ type watcher struct {
 	kept map[string]keptFile
 }
 
+func newWatcher(in *Intake, fw *fsnotify.Watcher) *watcher {
+	return &watcher{in: in, fs: fw, folders: map[string]folder{}, pending: map[string]*candidate{}, inflight: map[string]bool{},
+		dirty: map[string]bool{}, kept: map[string]keptFile{}}
+}
+
 type keptFile struct {
 	size  int64
 	mtime time.Time
@@ -180,8 +185,7 @@ func (in *Intake) Run(ctx context.Context) error {
 		return fmt.Errorf("intake watcher: %w", err)
 	}
 	defer fw.Close()
-	w := &watcher{in: in, fs: fw, folders: map[string]folder{}, pending: map[string]*candidate{}, inflight: map[string]bool{},
-		dirty: map[string]bool{}, kept: map[string]keptFile{}}
+	w := newWatcher(in, fw)
 
 	// Workers store blobs and build cases in parallel (fsync-bound); one committer writes
 	// what they staged in batches, since the store has one writer anyway.
@@ -237,12 +241,7 @@ func (in *Intake) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				in.cfg.Log.Warn("intake: too many file events at once; scanning every intake folder")
-				w.scanAll()
-			} else {
-				in.cfg.Log.Error("intake: watcher error", "err", err)
-			}
+			w.watchError(err)
 		case <-in.reconcile:
 			w.sync(ctx)
 		case <-rescan.C:
@@ -255,6 +254,17 @@ func (in *Intake) Run(ctx context.Context) error {
 			w.done(r)
 		}
 	}
+}
+
+// watchError handles an error from the OS watcher. On overflow the OS dropped events, so
+// every folder is scanned: a file whose event was lost is found that way.
+func (w *watcher) watchError(err error) {
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		w.in.cfg.Log.Warn("intake: too many file events at once; scanning every intake folder")
+		w.scanAll()
+		return
+	}
+	w.in.cfg.Log.Error("intake: watcher error", "err", err)
 }
 
 // arm points the timer at the earliest due candidate.

@@ -62,6 +62,9 @@ type intakeBody struct {
 // intakeSpec checks b and says how the store should set it up: the folder is resolved
 // against the data dir and created before the change commits.
 func (s *Server) intakeSpec(b intakeBody) (*store.IntakeSpec, error) {
+	if s.cfg.DataDir == "" {
+		return nil, apiError(http.StatusServiceUnavailable, "intake: this server was started without a data dir, so it has no drop folders")
+	}
 	spec := &store.IntakeSpec{Prepare: func(dir string) error { return files.PrepareIntakeDir(s.cfg.DataDir, dir) }}
 	if b.Dir != nil {
 		dir, err := files.ResolveIntakeDir(s.cfg.DataDir, *b.Dir)

@@ -2,6 +2,9 @@ package web_test
 
 import (
 	"context"
+	"log/slog"
+	"sync/atomic"
+	"syscall"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -21,9 +24,13 @@ type intakeWorld struct {
 	*world
 }
 
-func newIntakeWorld(t *testing.T, debounce time.Duration) *intakeWorld {
+func newIntakeWorld(t *testing.T, debounce time.Duration, opts ...func(*testkit.Options)) *intakeWorld {
 	t.Helper()
-	return &intakeWorld{world: newWorld(t, testkit.Options{Intake: func(c *files.IntakeConfig) { c.Debounce = debounce }})}
+	o := testkit.Options{Intake: func(c *files.IntakeConfig) { c.Debounce = debounce }}
+	for _, f := range opts {
+		f(&o)
+	}
+	return &intakeWorld{world: newWorld(t, o)}
 }
 
 // queue creates a queue with intake (nil: off) and returns its id and absolute intake dir.
@@ -632,7 +639,8 @@ func TestIntakeBurstOf10000Files(t *testing.T) {
 		t.Skip("10,000 files")
 	}
 	const n = 10000
-	w := newIntakeWorld(t, 50*time.Millisecond)
+	overflows := &countingHandler{match: "too many file events"}
+	w := newIntakeWorld(t, 50*time.Millisecond, func(o *testkit.Options) { o.Logger = slog.New(overflows) })
 	queue, dir := w.queue(t, "Burst", map[string]any{})
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -655,8 +663,8 @@ func TestIntakeBurstOf10000Files(t *testing.T) {
 	if left := names(t, dir); len(left) != 0 {
 		t.Fatalf("%d files left in the intake folder, e.g. %v", len(left), left[:min(5, len(left))])
 	}
-	t.Logf("%d files written in %s, all ingested after %s (%.0f files/s)", n, written.Round(time.Millisecond), took.Round(time.Millisecond),
-		float64(n)/took.Seconds())
+	t.Logf("%d files written in %s, all ingested after %s (%.0f files/s); the event queue overflowed %d times", n, written.Round(time.Millisecond),
+		took.Round(time.Millisecond), float64(n)/took.Seconds(), overflows.n.Load())
 }
 
 // TestDropFolderExample: the sample files in examples/drop-folder do what its README says.
@@ -702,4 +710,47 @@ func TestDropFolderExample(t *testing.T) {
 	if !strings.Contains(string(b), "line 3: 4 fields, but the header has 3 columns") {
 		t.Errorf("broken.csv.error.txt = %s", b)
 	}
+}
+
+// countingHandler counts log records whose message contains match.
+type countingHandler struct {
+	match string
+	n     atomic.Int64
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.match) {
+		h.n.Add(1)
+	}
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+// TestIntakeRefusesUnusableFiles: what cannot become a case is set aside in failed/ with
+// the reason, never dropped silently or left to block the folder.
+func TestIntakeRefusesUnusableFiles(t *testing.T) {
+	w := newIntakeWorld(t, 30*time.Millisecond, func(o *testkit.Options) {
+		o.Intake = func(c *files.IntakeConfig) { c.Debounce, c.MaxFileSize = 30*time.Millisecond, 1000 }
+	})
+	queue, dir := w.queue(t, "Unusable", map[string]any{})
+	if err := syscall.Mkfifo(filepath.Join(dir, "pipe"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	drop(t, dir, "big.bin", strings.Repeat("x", 1001))
+	drop(t, dir, "line\nbreak.txt", "a name with a line break")
+	drop(t, dir, "ok.txt", strings.Repeat("x", 1000))
+	for name, reason := range map[string]string{
+		"pipe":            "it is not a regular file",
+		"big.bin":         "it is 1001 bytes, larger than the limit of 1000 bytes",
+		"line\nbreak.txt": "its name cannot be a team file name",
+	} {
+		errFile := filepath.Join(dir, "failed", name+".error.txt")
+		waitUntil(t, 10*time.Second, name+" refused", func() bool { return exists(errFile) && exists(filepath.Join(dir, "failed", name)) })
+		if b, _ := os.ReadFile(errFile); !strings.Contains(string(b), reason) {
+			t.Errorf("%q: reason %q, want %q", name, b, reason)
+		}
+	}
+	waitUntil(t, 10*time.Second, "the file at the limit", func() bool { return w.total(t, queue) == 1 })
 }
