@@ -2,15 +2,15 @@ package web_test
 
 import (
 	"context"
-	"log/slog"
-	"sync/atomic"
-	"syscall"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
