@@ -32,7 +32,7 @@ type IntakeConfig struct {
 	// Debounce is how long a file's size and mtime must stay unchanged before it is
 	// ingested (default 500 ms).
 	Debounce time.Duration
-	// MaxFileSize bounds one dropped file (default 100 MiB); a bigger one goes to failed/.
+	// MaxFileSize bounds one dropped file (default DefaultMaxFileSize); a bigger one goes to failed/.
 	MaxFileSize int64
 	// Workers store blobs and build cases in parallel (default 8): storing a blob waits on fsync.
 	Workers int
@@ -55,7 +55,7 @@ func NewIntake(cfg IntakeConfig) *Intake {
 		cfg.Debounce = 500 * time.Millisecond
 	}
 	if cfg.MaxFileSize <= 0 {
-		cfg.MaxFileSize = 100 << 20
+		cfg.MaxFileSize = DefaultMaxFileSize
 	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
