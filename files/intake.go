@@ -3,6 +3,7 @@ package files
 import (
 	"container/heap"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -470,7 +471,10 @@ func (in *Intake) prepare(ctx context.Context, j job) (*staged, result) {
 	res := result{c: j.c}
 	name := filepath.Base(j.c.path)
 	log := in.cfg.Log.With("queue", j.f.Name, "file", name)
-	reject := func(reason string, attrs ...any) (*staged, result) { return nil, in.reject(j, log, reason, attrs...) }
+	var info fs.FileInfo
+	reject := func(reason string, attrs ...any) (*staged, result) {
+		return nil, in.reject(j, log, info, reason, attrs...)
+	}
 	retry := func(msg string, err error) (*staged, result) {
 		log.Error("intake: "+msg+"; will try again", "err", err, "try", j.c.tries+1)
 		return nil, result{c: j.c, retry: true}
@@ -481,7 +485,7 @@ func (in *Intake) prepare(ctx context.Context, j job) (*staged, result) {
 		return retry("cannot open the intake folder", err)
 	}
 	defer root.Close()
-	info, err := root.Lstat(name)
+	info, err = root.Lstat(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, res
 	}
@@ -549,9 +553,13 @@ func (in *Intake) prepare(ctx context.Context, j job) (*staged, result) {
 		SHA256: blob.SHA256, Size: blob.Size, ContentType: contentType, Cases: build}}, res
 }
 
-// reject sets a file aside in failed/ with the reason.
-func (in *Intake) reject(j job, log *slog.Logger, reason string, attrs ...any) result {
-	moved, err := setAside(j.f.abs, j.f.Name, filepath.Base(j.c.path), reason, time.Now())
+// reject sets a file aside in failed/ with the reason; info is the file as intake saw it.
+func (in *Intake) reject(j job, log *slog.Logger, info fs.FileInfo, reason string, attrs ...any) result {
+	moved, err := setAside(j.f.abs, j.f.Name, filepath.Base(j.c.path), reason, time.Now(), info)
+	if errors.Is(err, errReplaced) {
+		log.Info("intake: the file was replaced before it was set aside; the new one will be read")
+		return result{c: j.c}
+	}
 	if err != nil {
 		log.Error("intake: file could not be ingested, and moving it to failed/ failed too; it stays in place",
 			append(attrs, "reason", reason, "err", err)...)
@@ -619,24 +627,28 @@ func (in *Intake) finish(st *staged, out store.IntakeOutcome, err error) result 
 		log.Warn("intake: the queue was deleted; the file stays in place", "err", err)
 		return res
 	case err != nil:
-		return in.reject(j, log, err.Error(), "sha256", st.drop.SHA256)
+		return in.reject(j, log, st.info, err.Error(), "sha256", st.drop.SHA256)
 	case out.Duplicate:
 		log.Info("intake: same content as an earlier drop; no new case", "sha256", st.drop.SHA256, "first_file", out.FilePath)
 	default:
 		log.Info("intake: ingested", "cases", len(out.CaseIDs), "path", out.FilePath, "sha256", st.drop.SHA256, "bytes", st.drop.Size)
 	}
+	var moveErr error
 	switch j.f.After {
 	case store.AfterDelete:
-		if err := os.Remove(j.c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			log.Error("intake: deleting the ingested file failed", "err", err)
-		}
+		moveErr = removeFile(j.c.path, st.info)
 	case store.AfterKeep:
 		res.kept, res.size, res.mt = true, st.info.Size(), st.info.ModTime()
 	default:
-		if _, err := moveNoReplace(j.c.path, filepath.Join(j.f.abs, processedDir, time.Now().Format(time.DateOnly)), filepath.Base(j.c.path)); err != nil {
-			log.Error("intake: moving the ingested file to processed/ failed; it stays in place (its content will not make a second case)", "err", err)
-			res.kept, res.size, res.mt = true, st.info.Size(), st.info.ModTime()
-		}
+		_, moveErr = moveNoReplace(j.c.path, filepath.Join(j.f.abs, processedDir, time.Now().Format(time.DateOnly)), filepath.Base(j.c.path), st.info)
+	}
+	switch {
+	case moveErr == nil, errors.Is(moveErr, fs.ErrNotExist):
+	case errors.Is(moveErr, errReplaced):
+		log.Info("intake: the file was replaced after it was read; the new one will be read")
+	default:
+		log.Error("intake: moving the ingested file on failed; it stays in place (its content will not make a second case)", "after", j.f.After, "err", moveErr)
+		res.kept, res.size, res.mt = true, st.info.Size(), st.info.ModTime()
 	}
 	return res
 }
@@ -699,10 +711,55 @@ func freeName(name string, i int) string {
 	return fmt.Sprintf("%s-%d%s", stem, i, ext)
 }
 
-// moveNoReplace moves src into dir under name, or under name-2, name-3… when taken: a
-// file already there is never overwritten. It returns where src went.
-func moveNoReplace(src, dir, name string) (string, error) {
-	return placeNoReplace(src, dir, name, nil)
+// errReplaced says the file at a path is no longer the one intake read: it was replaced
+// meanwhile. The new file is left in place for the watcher to read.
+var errReplaced = errors.New("the file was replaced while it was being ingested")
+
+// take renames the file at src to tmp, atomically, so that what follows acts on exactly
+// one file, and checks it is want (the file intake read). Checking first and moving after
+// would race a writer renaming a new file over src: the new file would be moved away
+// unread. A different file is put back beside src (under its name when free) and
+// errReplaced returned.
+func take(src, tmp string, want fs.FileInfo) error {
+	if err := os.Rename(src, tmp); err != nil {
+		return err
+	}
+	if got, err := os.Lstat(tmp); err == nil && os.SameFile(got, want) {
+		return nil
+	}
+	if _, err := placeNoReplace(tmp, filepath.Dir(src), filepath.Base(src), nil); err != nil {
+		return fmt.Errorf("put back %s: %w", src, err)
+	}
+	return errReplaced
+}
+
+// takeInto takes src (see take) under a temporary name in dir, creating dir if needed.
+func takeInto(src, dir string, want fs.FileInfo) (string, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	tmp := filepath.Join(dir, filepath.Base(src)+".taking-"+rand.Text()[:8])
+	return tmp, take(src, tmp, want)
+}
+
+// moveNoReplace moves the file want from src into dir under name, or under name-2,
+// name-3… when taken: a file already there is never overwritten. It returns where it went.
+func moveNoReplace(src, dir, name string, want fs.FileInfo) (string, error) {
+	tmp, err := takeInto(src, dir, want)
+	if err != nil {
+		return "", err
+	}
+	return placeNoReplace(tmp, dir, name, nil)
+}
+
+// removeFile deletes the file want at src (after=delete), unless src was replaced.
+func removeFile(src string, want fs.FileInfo) error {
+	// A hidden name in the intake folder: the watcher ignores it even if a crash left it.
+	tmp := filepath.Join(filepath.Dir(src), "."+filepath.Base(src)+".deleting-"+rand.Text()[:8])
+	if err := take(src, tmp, want); err != nil {
+		return err
+	}
+	return os.Remove(tmp)
 }
 
 // placeNoReplace is moveNoReplace; reserve, when set, first claims the chosen name's
@@ -753,10 +810,15 @@ func placeNoReplace(src, dir, name string, reserve func(dst string) (undo func()
 // setAside moves a file that cannot be ingested to failed/, beside a <name>.error.txt
 // that says why. The reason is written first, so a crash between the two steps leaves
 // the file in place to be tried again, never a file in failed/ without its reason.
-func setAside(dir, queue, name, reason string, now time.Time) (string, error) {
+func setAside(dir, queue, name, reason string, now time.Time, want fs.FileInfo) (string, error) {
 	text := fmt.Sprintf("%s could not be ingested into the queue %q.\n\nReason: %s\n\nDropped: %s\nFix the file and drop it into %s again.\n",
 		name, queue, reason, now.Format(time.RFC3339), dir)
-	return placeNoReplace(filepath.Join(dir, name), filepath.Join(dir, failedDir), name, func(dst string) (func(), error) {
+	failed := filepath.Join(dir, failedDir)
+	tmp, err := takeInto(filepath.Join(dir, name), failed, want)
+	if err != nil {
+		return "", err
+	}
+	return placeNoReplace(tmp, failed, name, func(dst string) (func(), error) {
 		if _, err := os.Lstat(dst); err == nil {
 			return nil, fs.ErrExist
 		}

@@ -131,3 +131,53 @@ func appendTo(t *testing.T, p, s string, mtime time.Time) {
 		t.Fatal(err)
 	}
 }
+
+// TestMovesActOnTheFileThatWasRead: a file replaced (renamed over) after intake read it is
+// never moved, deleted or set aside in its place: it stays, to be read in turn.
+func TestMovesActOnTheFileThatWasRead(t *testing.T) {
+	for name, move := range map[string]func(src, dir string, want os.FileInfo) error{
+		"move to processed": func(src, dir string, want os.FileInfo) error {
+			_, err := moveNoReplace(src, filepath.Join(dir, "processed"), filepath.Base(src), want)
+			return err
+		},
+		"delete": func(src, dir string, want os.FileInfo) error { return removeFile(src, want) },
+		"set aside in failed": func(src, dir string, want os.FileInfo) error {
+			_, err := setAside(dir, "q", filepath.Base(src), "bad", time.Now(), want)
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "report.txt")
+			os.WriteFile(p, []byte("read"), 0o644)
+			read, _ := os.Lstat(p)
+			os.WriteFile(p+".part", []byte("new"), 0o644)
+			os.Rename(p+".part", p)
+			if err := move(p, dir, read); !errors.Is(err, errReplaced) {
+				t.Fatalf("err = %v, want errReplaced", err)
+			}
+			if b, _ := os.ReadFile(p); string(b) != "new" {
+				t.Fatalf("the new file reads %q", b)
+			}
+			var left []string
+			filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+				if err == nil && !d.IsDir() && path != p {
+					left = append(left, path)
+				}
+				return nil
+			})
+			if len(left) != 0 {
+				t.Fatalf("files besides the new one: %v", left)
+			}
+
+			// Not replaced: it goes.
+			now, _ := os.Lstat(p)
+			if err := move(p, dir, now); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the file is still there: %v", err)
+			}
+		})
+	}
+}

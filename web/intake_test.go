@@ -361,7 +361,9 @@ func TestIntakeSameContentTwiceMakesOneCase(t *testing.T) {
 	w := newIntakeWorld(t, 30*time.Millisecond)
 	queue, dir := w.queue(t, "Dedup", map[string]any{})
 	drop(t, dir, "a.txt", "same bytes")
-	waitUntil(t, 10*time.Second, "the first case", func() bool { return w.total(t, queue) == 1 })
+	waitUntil(t, 10*time.Second, "the first case, and a.txt moved on", func() bool {
+		return w.total(t, queue) == 1 && !exists(filepath.Join(dir, "a.txt"))
+	})
 	drop(t, dir, "b.txt", "same bytes")
 	drop(t, dir, "a.txt", "same bytes") // the same name again, too
 	processed := filepath.Join(dir, "processed", today())
@@ -388,7 +390,11 @@ func TestIntakeNameCollisions(t *testing.T) {
 	queue, dir := w.queue(t, "Same names", map[string]any{})
 	for i := 1; i <= 3; i++ {
 		drop(t, dir, "report.txt", fmt.Sprintf("version %d", i))
-		waitUntil(t, 10*time.Second, fmt.Sprintf("case %d", i), func() bool { return w.total(t, queue) == i })
+		// Until it has moved on: a drop over a file being ingested replaces it (its bytes
+		// are kept as the team file, but processed/ gets the newer one).
+		waitUntil(t, 10*time.Second, fmt.Sprintf("case %d", i), func() bool {
+			return w.total(t, queue) == i && !exists(filepath.Join(dir, "report.txt"))
+		})
 	}
 	processed := filepath.Join(dir, "processed", today())
 	for i, name := range []string{"report.txt", "report-2.txt", "report-3.txt"} {
@@ -632,13 +638,15 @@ func TestIntakeStartsTheCasesRun(t *testing.T) {
 }
 
 // TestIntakeBurstOf10000Files: 10,000 files written at once (each via .part + rename)
-// make exactly 10,000 cases; none is lost, none doubled, even when the OS's event queue
-// overflows and the watcher falls back to scanning.
+// make exactly 10,000 cases; none is lost, none doubled.
 func TestIntakeBurstOf10000Files(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 files")
 	}
-	const n = 10000
+	n := 10000
+	if raceEnabled {
+		n = 1000 // the race detector slows ingest ten times over; the plain run keeps the full burst
+	}
 	overflows := &countingHandler{match: "too many file events"}
 	w := newIntakeWorld(t, 50*time.Millisecond, func(o *testkit.Options) { o.Logger = slog.New(overflows) })
 	queue, dir := w.queue(t, "Burst", map[string]any{})
