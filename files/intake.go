@@ -811,7 +811,7 @@ func placeNoReplace(src, dir, name string, reserve func(dst string) (undo func()
 // that says why. The reason is written first, so a crash between the two steps leaves
 // the file in place to be tried again, never a file in failed/ without its reason.
 func setAside(dir, queue, name, reason string, now time.Time, want fs.FileInfo) (string, error) {
-	text := fmt.Sprintf("%s could not be ingested into the queue %q.\n\nReason: %s\n\nDropped: %s\nFix the file and drop it into %s again.\n",
+	text := fmt.Sprintf("%s could not be ingested into the queue %q.\n\nReason: %s\n\nRefused at: %s\nFix the file and drop it into %s again.\n",
 		name, queue, reason, now.Format(time.RFC3339), dir)
 	failed := filepath.Join(dir, failedDir)
 	tmp, err := takeInto(filepath.Join(dir, name), failed, want)
