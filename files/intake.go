@@ -762,12 +762,10 @@ func removeFile(src string, want fs.FileInfo) error {
 	return os.Remove(tmp)
 }
 
-// placeNoReplace is moveNoReplace; reserve, when set, first claims the chosen name's
-// companions (e.g. its .error.txt) and reports fs.ErrExist when they are taken.
+// placeNoReplace moves src into dir (which exists) under name, or name-2, name-3… when
+// taken, never overwriting; reserve, when set, first claims the chosen name's companions
+// (e.g. its .error.txt) and reports fs.ErrExist when they are taken.
 func placeNoReplace(src, dir, name string, reserve func(dst string) (undo func(), err error)) (string, error) {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", err
-	}
 	for i := 1; ; i++ {
 		dst := filepath.Join(dir, freeName(name, i))
 		undo := func() {}
