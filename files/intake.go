@@ -328,6 +328,7 @@ func (w *watcher) sync(ctx context.Context) {
 // arrived while the server was down.
 func (w *watcher) scanAll() {
 	now := time.Now()
+	present := map[string]bool{}
 	for abs := range w.folders {
 		entries, err := os.ReadDir(abs)
 		if err != nil {
@@ -339,6 +340,7 @@ func (w *watcher) scanAll() {
 				continue
 			}
 			p := filepath.Join(abs, e.Name())
+			present[p] = true
 			if w.pending[p] != nil || w.inflight[p] {
 				continue
 			}
@@ -354,6 +356,12 @@ func (w *watcher) scanAll() {
 				c.due = now.Add(d)
 			}
 			w.add(c)
+		}
+	}
+	// Forget kept files that are gone (deleted, or their folder no longer watched).
+	for p := range w.kept {
+		if !present[p] {
+			delete(w.kept, p)
 		}
 	}
 }
