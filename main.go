@@ -69,7 +69,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	password, err := bootstrap(ctx, st)
+	password, err := bootstrap(ctx, st, dir.Path)
 	if err != nil {
 		return err
 	}
@@ -103,9 +103,11 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	intake := files.NewIntake(files.IntakeConfig{Store: st, Blobs: blobs, DataDir: dir.Path, Log: log, Wake: dispatcher.Wake,
+		Debounce: cfg.IntakeDebounce, MaxFileSize: cfg.MaxFileSize})
 	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine,
 		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: cfg.MaxFileSize,
-		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: cfg.Data, Schedules: scheduler})
+		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: dir.Path, Schedules: scheduler, Intake: intake})
 	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: metrics})
 	srv.SetWebhookWorker(hooks)
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -124,6 +126,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	g.Go(func() error { return hooks.Run(gctx) })
 	g.Go(func() error { return dispatcher.Run(gctx) })
 	g.Go(func() error { return scheduler.Run(gctx) })
+	g.Go(func() error { return intake.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
@@ -144,9 +147,10 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	return err
 }
 
-// bootstrap creates the Default team and its owner on first start and returns the
-// password to print once ("" when nothing was created).
-func bootstrap(ctx context.Context, st *store.Store) (string, error) {
+// bootstrap creates the Default team, its owner and the Inbox queue (with its drop folder
+// <data>/intake/inbox/) on first start and returns the password to print once ("" when
+// nothing was created).
+func bootstrap(ctx context.Context, st *store.Store, data string) (string, error) {
 	empty, err := st.IsEmpty(ctx)
 	if err != nil || !empty {
 		return "", err
@@ -161,8 +165,14 @@ func bootstrap(ctx context.Context, st *store.Store) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("hash admin password: %w", err)
 	}
-	if _, _, err := st.Bootstrap(ctx, string(hash)); err != nil {
+	team, _, err := st.Bootstrap(ctx, string(hash))
+	if err != nil {
 		return "", fmt.Errorf("first-start setup: %w", err)
+	}
+	inbox := store.NewQueue{Name: "Inbox", Description: "Files dropped into its intake folder become cases here.",
+		Intake: &store.IntakeSpec{Prepare: func(dir string) error { return files.PrepareIntakeDir(data, dir) }}}
+	if _, err := st.CreateQueue(ctx, store.Actor{TeamID: team.ID, Channel: "system", Operation: "bootstrap"}, inbox); err != nil {
+		return "", fmt.Errorf("first-start setup: create the Inbox queue: %w", err)
 	}
 	if shown == "" {
 		shown = "(from DOCKET_ADMIN_PASSWORD)"
