@@ -5,6 +5,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -147,9 +149,15 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	return err
 }
 
-// bootstrap creates the Default team, its owner and the Inbox queue (with its drop folder
-// <data>/intake/inbox/) on first start and returns the password to print once ("" when
-// nothing was created).
+// triageAgent is examples/triage's Assignment, loaded on first start (DESIGN §12) so a
+// fresh box has something to run and the dashboard's first steps name a real id.
+//
+//go:embed examples/triage/agent.json
+var triageAgent []byte
+
+// bootstrap creates the Default team, its owner, the Inbox queue (with its drop folder
+// <data>/intake/inbox/) and the Triage Assignment on first start and returns the
+// password to print once ("" when nothing was created).
 func bootstrap(ctx context.Context, st *store.Store, data string) (string, error) {
 	empty, err := st.IsEmpty(ctx)
 	if err != nil || !empty {
@@ -174,10 +182,46 @@ func bootstrap(ctx context.Context, st *store.Store, data string) (string, error
 	if _, err := st.CreateQueue(ctx, store.Actor{TeamID: team.ID, Channel: "system", Operation: "bootstrap"}, inbox); err != nil {
 		return "", fmt.Errorf("first-start setup: create the Inbox queue: %w", err)
 	}
+	if err := createTriage(ctx, st, team.ID); err != nil {
+		return "", fmt.Errorf("first-start setup: create the Triage Assignment: %w", err)
+	}
 	if shown == "" {
 		shown = "(from DOCKET_ADMIN_PASSWORD)"
 	}
 	return shown, nil
+}
+
+// createTriage adds the example Assignment, owned by the team's owner, on DOCKET_MODEL
+// when that is set; its Setup is checked by the same rules as one sent to the API.
+func createTriage(ctx context.Context, st *store.Store, team string) error {
+	var ex struct {
+		Name, Description string
+		Build             struct {
+			Name   string
+			Config runtime.SetupConfig
+		}
+	}
+	if err := json.Unmarshal(triageAgent, &ex); err != nil {
+		return err
+	}
+	if model := os.Getenv("DOCKET_MODEL"); model != "" {
+		ex.Build.Config.Data.Models.Agent.Model = model
+	}
+	if err := ex.Build.Config.Normalize(); err != nil {
+		return fmt.Errorf("DOCKET_MODEL: %w", err)
+	}
+	config, err := json.Marshal(ex.Build.Config)
+	if err != nil {
+		return err
+	}
+	owner, err := st.TeamOwner(ctx, team)
+	if err != nil {
+		return err
+	}
+	a := store.Actor{TeamID: team, UserID: owner.ID, Channel: "system", Operation: "bootstrap"}
+	_, _, err = st.CreateAgent(ctx, a, store.NewAgent{Name: ex.Name, Description: ex.Description,
+		Build: &store.NewBuild{Name: ex.Build.Name, Config: config}})
+	return err
 }
 
 func printWelcome(w io.Writer, addr, data, password string) {
