@@ -5,6 +5,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -69,7 +71,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	password, err := bootstrap(ctx, st)
+	password, err := bootstrap(ctx, st, dir.Path)
 	if err != nil {
 		return err
 	}
@@ -103,9 +105,11 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	intake := files.NewIntake(files.IntakeConfig{Store: st, Blobs: blobs, DataDir: dir.Path, Log: log, Wake: dispatcher.Wake,
+		Debounce: cfg.IntakeDebounce, MaxFileSize: cfg.MaxFileSize})
 	srv := web.New(web.Config{Store: st, Logger: log, Version: version, MaxBodyBytes: cfg.MaxBodyBytes, RateLimit: cfg.RateLimit, Runs: engine,
 		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: cfg.MaxFileSize,
-		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: cfg.Data, Schedules: scheduler})
+		SessionIdle: cfg.SessionIdle, SessionMax: cfg.SessionMax, DataDir: dir.Path, Schedules: scheduler, Intake: intake})
 	hooks = runtime.NewWebhookDeliverer(st, master, log, runtime.WebhookOptions{Registerer: metrics})
 	srv.SetWebhookWorker(hooks)
 	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -124,6 +128,7 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	g.Go(func() error { return hooks.Run(gctx) })
 	g.Go(func() error { return dispatcher.Run(gctx) })
 	g.Go(func() error { return scheduler.Run(gctx) })
+	g.Go(func() error { return intake.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
@@ -144,9 +149,16 @@ func serve(ctx context.Context, cfg cli.ServeConfig, stdout io.Writer) error {
 	return err
 }
 
-// bootstrap creates the Default team and its owner on first start and returns the
+// triageAgent is examples/triage's Assignment, loaded on first start (DESIGN §12) so a
+// fresh box has something to run and the dashboard's first steps name a real id.
+//
+//go:embed examples/triage/agent.json
+var triageAgent []byte
+
+// bootstrap creates the Default team, its owner, the Inbox queue (with its drop folder
+// <data>/intake/inbox/) and the Triage Assignment on first start and returns the
 // password to print once ("" when nothing was created).
-func bootstrap(ctx context.Context, st *store.Store) (string, error) {
+func bootstrap(ctx context.Context, st *store.Store, data string) (string, error) {
 	empty, err := st.IsEmpty(ctx)
 	if err != nil || !empty {
 		return "", err
@@ -161,13 +173,55 @@ func bootstrap(ctx context.Context, st *store.Store) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("hash admin password: %w", err)
 	}
-	if _, _, err := st.Bootstrap(ctx, string(hash)); err != nil {
+	team, _, err := st.Bootstrap(ctx, string(hash))
+	if err != nil {
 		return "", fmt.Errorf("first-start setup: %w", err)
+	}
+	inbox := store.NewQueue{Name: "Inbox", Description: "Files dropped into its intake folder become cases here.",
+		Intake: &store.IntakeSpec{Prepare: func(dir string) error { return files.PrepareIntakeDir(data, dir) }}}
+	if _, err := st.CreateQueue(ctx, store.Actor{TeamID: team.ID, Channel: "system", Operation: "bootstrap"}, inbox); err != nil {
+		return "", fmt.Errorf("first-start setup: create the Inbox queue: %w", err)
+	}
+	if err := createTriage(ctx, st, team.ID); err != nil {
+		return "", fmt.Errorf("first-start setup: create the Triage Assignment: %w", err)
 	}
 	if shown == "" {
 		shown = "(from DOCKET_ADMIN_PASSWORD)"
 	}
 	return shown, nil
+}
+
+// createTriage adds the example Assignment, owned by the team's owner, on DOCKET_MODEL
+// when that is set; its Setup is checked by the same rules as one sent to the API.
+func createTriage(ctx context.Context, st *store.Store, team string) error {
+	var ex struct {
+		Name, Description string
+		Build             struct {
+			Name   string
+			Config runtime.SetupConfig
+		}
+	}
+	if err := json.Unmarshal(triageAgent, &ex); err != nil {
+		return err
+	}
+	if model := os.Getenv("DOCKET_MODEL"); model != "" {
+		ex.Build.Config.Data.Models.Agent.Model = model
+	}
+	if err := ex.Build.Config.Normalize(); err != nil {
+		return fmt.Errorf("DOCKET_MODEL: %w", err)
+	}
+	config, err := json.Marshal(ex.Build.Config)
+	if err != nil {
+		return err
+	}
+	owner, err := st.TeamOwner(ctx, team)
+	if err != nil {
+		return err
+	}
+	a := store.Actor{TeamID: team, UserID: owner.ID, Channel: "system", Operation: "bootstrap"}
+	_, _, err = st.CreateAgent(ctx, a, store.NewAgent{Name: ex.Name, Description: ex.Description,
+		Build: &store.NewBuild{Name: ex.Build.Name, Config: config}})
+	return err
 }
 
 func printWelcome(w io.Writer, addr, data, password string) {

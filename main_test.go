@@ -101,6 +101,40 @@ func TestAdminPasswordFromEnvironmentIsNotPrinted(t *testing.T) {
 	}
 }
 
+// TestFirstStartLoadsTriageExample: a fresh box has the example Assignment of
+// examples/triage, live, owned by the owner, on DOCKET_MODEL when it is set.
+func TestFirstStartLoadsTriageExample(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	s := startServe(t, data, []string{"DOCKET_MODEL=llama3.2:3b"})
+	key := createKey(t, data)
+	status, b := s.call(t, "GET", "/v2/teams/"+key.TeamID+"/agents", key.Key, nil)
+	var got struct {
+		Agents []struct {
+			Name        string
+			LiveBuildID *string                 `json:"live_build_id"`
+			CreatedBy   *struct{ Email string } `json:"created_by"`
+			LatestBuild struct {
+				Config struct {
+					Data struct {
+						Models struct{ Agent struct{ Model string } }
+						Input  string
+					}
+				}
+			} `json:"latest_build"`
+		}
+	}
+	if err := json.Unmarshal(b, &got); status != 200 || err != nil || len(got.Agents) != 1 {
+		t.Fatalf("listAgents on a fresh box = %d %s (%v), want the Triage example", status, b, err)
+	}
+	a := got.Agents[0]
+	if a.Name != "Triage" || a.LiveBuildID == nil || a.CreatedBy == nil || a.CreatedBy.Email != "admin@localhost" ||
+		a.LatestBuild.Config.Data.Models.Agent.Model != "llama3.2:3b" || !strings.Contains(a.LatestBuild.Config.Data.Input, "request_human_approval") {
+		t.Fatalf("first start's Assignment = %+v, want Triage, live, by admin@localhost, on DOCKET_MODEL", a)
+	}
+	s.stop(t)
+}
+
 func TestDataSurvivesRestart(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
@@ -124,8 +158,9 @@ func TestDataSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart the Assignment reads %s (%v), want name Survivor", b, err)
 	}
 	status, b = s.call(t, "GET", "/v2/teams/"+key.TeamID+"/agents", key.Key, nil)
-	if status != 200 || !strings.Contains(string(b), `"total":1`) || !strings.Contains(string(b), "You are Survivor.") {
-		t.Fatalf("after restart listAgents = %d %s, want the one Assignment with its Setup", status, b)
+	// Two: the example Triage Assignment of first start, and Survivor.
+	if status != 200 || !strings.Contains(string(b), `"total":2`) || !strings.Contains(string(b), "You are Survivor.") {
+		t.Fatalf("after restart listAgents = %d %s, want Survivor with its Setup beside Triage", status, b)
 	}
 	s.stop(t)
 }

@@ -126,7 +126,7 @@ func TestDashboardSignInShowsFreshInstallHelp(t *testing.T) {
 		testkit.WaitText("#start-here", "Start your first Job"),
 	)
 	help := testkit.Text(t, tab, "#start-here")
-	for _, want := range []string{"curl -X POST " + w.srv.URL + "/v2/teams/" + w.key.TeamID + "/runs", "docket runs start", "intake/inbox/", "docket apikey create"} {
+	for _, want := range []string{"curl -X POST " + w.srv.URL + "/v2/teams/" + w.key.TeamID + "/runs", "Assignment Triage", `"frequency": "workday"`, "intake/inbox/", "docket apikey create"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("the empty dashboard's help lacks %q:\n%s", want, help)
 		}

@@ -29,6 +29,8 @@ type ServeConfig struct {
 	// SessionIdle and SessionMax bound dashboard sessions: idle time, and total age.
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+	// IntakeDebounce is how long a dropped file must stay unchanged before intake reads it.
+	IntakeDebounce time.Duration
 	// Ready, when set, is called with the address the server listens on once it serves.
 	Ready func(addr string)
 

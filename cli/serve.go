@@ -16,6 +16,7 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 	rate, _ := strconv.Atoi(envOr("DOCKET_RATE_LIMIT", "600"))
 	workers, _ := strconv.Atoi(envOr("DOCKET_WORKERS", "4"))
 	maxFile, fileErr := strconv.ParseInt(envOr("DOCKET_MAX_FILE_SIZE", "104857600"), 10, 64)
+	debounce, _ := time.ParseDuration(envOr("DOCKET_INTAKE_DEBOUNCE", "500ms"))
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the appliance: API, workers and dashboard",
@@ -37,6 +38,9 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 			}
 			if cfg.SessionIdle <= 0 || cfg.SessionMax <= 0 {
 				return fmt.Errorf("--session-idle %s, --session-max %s: both must be positive, e.g. 12h and 168h", cfg.SessionIdle, cfg.SessionMax)
+			}
+			if cfg.IntakeDebounce <= 0 {
+				return fmt.Errorf("--intake-debounce %s: want a positive duration such as 500ms", cfg.IntakeDebounce)
 			}
 			if cfg.Workers < 1 {
 				return fmt.Errorf("--workers %d: want at least 1", cfg.Workers)
@@ -63,6 +67,7 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 	f.IntVar(&cfg.Workers, "workers", workers, "Jobs executed at once (env DOCKET_WORKERS)")
 	f.DurationVar(&cfg.SessionIdle, "session-idle", envDuration("DOCKET_SESSION_IDLE", 12*time.Hour), "dashboard sign-in ends after this long without a request (env DOCKET_SESSION_IDLE)")
 	f.DurationVar(&cfg.SessionMax, "session-max", envDuration("DOCKET_SESSION_MAX", 7*24*time.Hour), "dashboard sign-in ends this long after it began (env DOCKET_SESSION_MAX)")
+	f.DurationVar(&cfg.IntakeDebounce, "intake-debounce", debounce, "how long a dropped file must stay unchanged before it is ingested (env DOCKET_INTAKE_DEBOUNCE)")
 	return cmd
 }
 

@@ -20,6 +20,8 @@ type Queue struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	Counts       QueueCaseCounts
+	// Intake is the queue's drop folder; nil when intake is off.
+	Intake *Intake
 }
 
 // QueueCaseCounts is how many of a queue's cases are in each display status.
@@ -34,15 +36,19 @@ func (q Queue) HasApprovals() bool { return q.Counts.NeedsInput > 0 }
 // are deleted without knowing about queues.
 const queueSelect = `SELECT q.id, q.team_id, q.name, q.description,
 	(SELECT f.id FROM agent_folders f WHERE f.id = q.folder_id AND f.team_id = q.team_id), q.automation_id,
-	u.id, u.email, u.name, q.created_at, q.updated_at
-	FROM queues q LEFT JOIN users u ON u.id = q.created_by`
+	u.id, u.email, u.name, q.created_at, q.updated_at, i.dir, i.mode, i.after
+	FROM queues q LEFT JOIN users u ON u.id = q.created_by LEFT JOIN queue_intake i ON i.queue_id = q.id`
 
 func scanQueue(sc scanner) (Queue, error) {
 	var q Queue
-	var folder, automation, uID, uEmail, uName sql.NullString
+	var folder, automation, uID, uEmail, uName, dir, mode, after sql.NullString
 	var created, updated int64
-	if err := sc.Scan(&q.ID, &q.TeamID, &q.Name, &q.Description, &folder, &automation, &uID, &uEmail, &uName, &created, &updated); err != nil {
+	if err := sc.Scan(&q.ID, &q.TeamID, &q.Name, &q.Description, &folder, &automation, &uID, &uEmail, &uName, &created, &updated,
+		&dir, &mode, &after); err != nil {
 		return Queue{}, err
+	}
+	if dir.Valid {
+		q.Intake = &Intake{Dir: dir.String, Mode: mode.String, After: after.String}
 	}
 	q.FolderID, q.AutomationID = strPtr(folder), strPtr(automation)
 	q.CreatedBy = scanUserRef(uID, uEmail, uName)
@@ -172,6 +178,8 @@ type NewQueue struct {
 	Description  string
 	FolderID     *string
 	AutomationID *string
+	// Intake, when set, turns the queue's drop folder on.
+	Intake *IntakeSpec
 }
 
 func queueName(name string) (string, error) {
@@ -232,7 +240,18 @@ func (s *Store) CreateQueue(ctx context.Context, a Actor, nq NewQueue) (Queue, e
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO queues(id, team_id, name, description, folder_id, automation_id, created_by, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, a.TeamID, name, desc, nullStr(nq.FolderID), nullStr(nq.AutomationID), optional(a.UserID), now, now)
-		return Target{Type: "queue", ID: id, Detail: map[string]any{"name": name}}, err
+		if err != nil {
+			return Target{}, err
+		}
+		detail := map[string]any{"name": name}
+		if nq.Intake != nil {
+			in, err := setIntakeTx(ctx, tx, id, name, nil, *nq.Intake, now)
+			if err != nil {
+				return Target{}, err
+			}
+			detail["intake"] = intakeDetail(&in)
+		}
+		return Target{Type: "queue", ID: id, Detail: detail}, nil
 	})
 	if err != nil {
 		return Queue{}, err
@@ -247,6 +266,9 @@ type QueuePatch struct {
 	Description    *string
 	SetFolder      bool
 	FolderID       *string
+	// SetIntake with a nil Intake turns intake off; the folder and its files stay.
+	SetIntake bool
+	Intake    *IntakeSpec
 }
 
 // UpdateQueue applies p.
@@ -278,9 +300,26 @@ func (s *Store) UpdateQueue(ctx context.Context, a Actor, id string, p QueuePatc
 			}
 			q.FolderID = p.FolderID
 		}
+		now := s.nowMs()
+		detail := map[string]any{"name": q.Name}
+		if p.SetIntake {
+			if p.Intake == nil {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM queue_intake WHERE queue_id = ?", id); err != nil {
+					return Target{}, err
+				}
+				q.Intake = nil
+			} else {
+				in, err := setIntakeTx(ctx, tx, id, q.Name, q.Intake, *p.Intake, now)
+				if err != nil {
+					return Target{}, err
+				}
+				q.Intake = &in
+			}
+			detail["intake"] = intakeDetail(q.Intake)
+		}
 		_, err = tx.ExecContext(ctx, "UPDATE queues SET name = ?, description = ?, folder_id = ?, updated_at = ? WHERE id = ?",
-			q.Name, q.Description, nullStr(q.FolderID), s.nowMs(), id)
-		return Target{Type: "queue", ID: id, Detail: map[string]any{"name": q.Name}}, err
+			q.Name, q.Description, nullStr(q.FolderID), now, id)
+		return Target{Type: "queue", ID: id, Detail: detail}, err
 	})
 	if err != nil {
 		return Queue{}, err

@@ -6,6 +6,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"docket/files"
 	"docket/runtime"
 	"docket/store"
 )
@@ -40,15 +41,68 @@ type QueueJSON struct {
 	UpdatedAt    Timestamp       `json:"updated_at" doc:"docket addition."`
 	CreatedBy    *userRefJSON    `json:"created_by" doc:"docket addition."`
 	CaseCounts   queueCountsJSON `json:"case_counts" doc:"How many cases are in each display status (docket addition)."`
+	Intake       *intakeJSON     `json:"intake" doc:"docket addition: the queue's drop folder; null when intake is off."`
 }
 
-func queueOut(q store.Queue) QueueJSON {
+// intakeJSON is a queue's drop folder as the API shows it: the folder as an absolute path.
+type intakeJSON struct {
+	Dir   string `json:"dir" doc:"Absolute path of the folder watched for dropped files."`
+	Mode  string `json:"mode" enum:"file,records" doc:"file: one case per file; records: one case per JSONL line or CSV row."`
+	After string `json:"after" enum:"move,delete,keep" doc:"What happens to an ingested file: move to processed/<date>/, delete, or keep in place."`
+}
+
+// intakeBody turns a queue's drop folder on or changes it; omitted fields keep their
+// current value (or the default when intake was off).
+type intakeBody struct {
+	Dir   *string `json:"dir,omitempty" doc:"Folder inside the data dir, absolute or relative to it. Default: <data>/intake/<queue-slug>/."`
+	Mode  *string `json:"mode,omitempty" doc:"file (default): one case per file; records: one case per JSONL line or CSV row, all or nothing."`
+	After *string `json:"after,omitempty" doc:"move (default): to processed/<date>/; delete; or keep in place."`
+}
+
+// intakeSpec checks b and says how the store should set it up: the folder is resolved
+// against the data dir and created before the change commits.
+func (s *Server) intakeSpec(b intakeBody) (*store.IntakeSpec, error) {
+	if s.cfg.DataDir == "" {
+		return nil, apiError(http.StatusServiceUnavailable, "intake: this server was started without a data dir, so it has no drop folders")
+	}
+	spec := &store.IntakeSpec{Prepare: func(dir string) error { return files.PrepareIntakeDir(s.cfg.DataDir, dir) }}
+	if b.Dir != nil {
+		dir, err := files.ResolveIntakeDir(s.cfg.DataDir, *b.Dir)
+		if err != nil {
+			return nil, badRequest("intake.dir %q: %v", *b.Dir, err)
+		}
+		spec.Dir = dir
+	}
+	if b.Mode != nil {
+		if spec.Mode = *b.Mode; spec.Mode == "" {
+			return nil, badRequest("intake.mode must not be empty: want file or records")
+		}
+	}
+	if b.After != nil {
+		if spec.After = *b.After; spec.After == "" {
+			return nil, badRequest("intake.after must not be empty: want move, delete or keep")
+		}
+	}
+	return spec, nil
+}
+
+// reconcileIntake tells the intake watcher that a queue's drop folder changed.
+func (s *Server) reconcileIntake() {
+	if s.cfg.Intake != nil {
+		s.cfg.Intake.Reconcile()
+	}
+}
+
+func (s *Server) queueOut(q store.Queue) QueueJSON {
 	out := QueueJSON{ID: q.ID, Name: q.Name, FolderID: q.FolderID, AutomationID: q.AutomationID, TeamID: &q.TeamID,
 		CreatedAt: ts(q.CreatedAt), HasApprovals: q.HasApprovals(), UpdatedAt: ts(q.UpdatedAt), CreatedBy: userRef(q.CreatedBy),
 		CaseCounts: queueCountsJSON{Pending: q.Counts.Pending, InProgress: q.Counts.InProgress, NeedsInput: q.Counts.NeedsInput,
 			Postponed: q.Counts.Postponed, Completed: q.Counts.Completed, Failed: q.Counts.Failed, Total: q.Counts.Total}}
 	if q.Description != "" {
 		out.Description = &q.Description
+	}
+	if q.Intake != nil {
+		out.Intake = &intakeJSON{Dir: files.IntakeAbs(s.cfg.DataDir, q.Intake.Dir), Mode: q.Intake.Mode, After: q.Intake.After}
 	}
 	return out
 }
@@ -113,7 +167,7 @@ func (s *Server) registerQueues() {
 			}
 			out := &body[queuesOut]{Body: queuesOut{Queues: []QueueJSON{}, Total: total, Limit: in.Limit, Offset: in.Offset}}
 			for _, q := range qs {
-				out.Body.Queues = append(out.Body.Queues, queueOut(q))
+				out.Body.Queues = append(out.Body.Queues, s.queueOut(q))
 			}
 			return out, nil
 		})
@@ -123,21 +177,32 @@ func (s *Server) registerQueues() {
 		func(ctx context.Context, in *struct {
 			TeamPath
 			Body struct {
-				Name         string  `json:"name" minLength:"1" maxLength:"100" doc:"Queue name. Must be unique within the team."`
-				Description  *string `json:"description,omitempty" nullable:"true" maxLength:"500" doc:"Optional human-readable description."`
-				FolderID     *string `json:"folder_id,omitempty" nullable:"true" format:"uuid" doc:"Optional Assignment folder of the team to nest the queue under."`
-				AutomationID *string `json:"automation_id,omitempty" nullable:"true" format:"uuid" doc:"Automation this queue belongs to; recorded and filterable."`
+				Name         string      `json:"name" minLength:"1" maxLength:"100" doc:"Queue name. Must be unique within the team."`
+				Description  *string     `json:"description,omitempty" nullable:"true" maxLength:"500" doc:"Optional human-readable description."`
+				FolderID     *string     `json:"folder_id,omitempty" nullable:"true" format:"uuid" doc:"Optional Assignment folder of the team to nest the queue under."`
+				AutomationID *string     `json:"automation_id,omitempty" nullable:"true" format:"uuid" doc:"Automation this queue belongs to; recorded and filterable."`
+				Intake       *intakeBody `json:"intake,omitempty" doc:"docket addition: turn on the queue's drop folder ({} for the defaults)."`
 			}
 		}) (*body[queueOutBody], error) {
 			nq := store.NewQueue{Name: in.Body.Name, FolderID: in.Body.FolderID, AutomationID: in.Body.AutomationID}
 			if in.Body.Description != nil {
 				nq.Description = *in.Body.Description
 			}
+			if in.Body.Intake != nil {
+				spec, err := s.intakeSpec(*in.Body.Intake)
+				if err != nil {
+					return nil, err
+				}
+				nq.Intake = spec
+			}
 			q, err := s.store.CreateQueue(ctx, actor(ctx), nq)
 			if err != nil {
 				return nil, fail(ctx, err)
 			}
-			return &body[queueOutBody]{Body: queueOutBody{Queue: queueOut(q)}}, nil
+			if q.Intake != nil {
+				s.reconcileIntake()
+			}
+			return &body[queueOutBody]{Body: queueOutBody{Queue: s.queueOut(q)}}, nil
 		})
 
 	huma.Register(s.api, s.op(huma.Operation{OperationID: "getQueue", Method: http.MethodGet, Path: "/v2/queues/{queue_id}",
@@ -147,7 +212,7 @@ func (s *Server) registerQueues() {
 			if err != nil {
 				return nil, fail(ctx, err)
 			}
-			return &body[queueOutBody]{Body: queueOutBody{Queue: queueOut(q)}}, nil
+			return &body[queueOutBody]{Body: queueOutBody{Queue: s.queueOut(q)}}, nil
 		})
 
 	huma.Register(s.api, s.op(huma.Operation{OperationID: "updateQueue", Method: http.MethodPatch, Path: "/v2/queues/{queue_id}",
@@ -155,18 +220,29 @@ func (s *Server) registerQueues() {
 		func(ctx context.Context, in *struct {
 			QueueIDPath
 			Body struct {
-				Name        *string          `json:"name,omitempty" minLength:"1" maxLength:"100" doc:"New queue name. Must be unique within the team."`
-				Description nullable[string] `json:"description,omitempty" maxLength:"500" doc:"New description, or null to clear."`
-				FolderID    nullable[string] `json:"folder_id,omitempty" format:"uuid" doc:"New folder id, or null to move to the root."`
+				Name        *string              `json:"name,omitempty" minLength:"1" maxLength:"100" doc:"New queue name. Must be unique within the team."`
+				Description nullable[string]     `json:"description,omitempty" maxLength:"500" doc:"New description, or null to clear."`
+				FolderID    nullable[string]     `json:"folder_id,omitempty" format:"uuid" doc:"New folder id, or null to move to the root."`
+				Intake      nullable[intakeBody] `json:"intake,omitempty" doc:"docket addition: turn on or change the queue's drop folder (omitted fields keep their value), or null to turn it off."`
 			}
 		}) (*body[queueOutBody], error) {
 			p := store.QueuePatch{Name: in.Body.Name, SetDescription: in.Body.Description.Sent, Description: in.Body.Description.Value,
-				SetFolder: in.Body.FolderID.Sent, FolderID: in.Body.FolderID.Value}
+				SetFolder: in.Body.FolderID.Sent, FolderID: in.Body.FolderID.Value, SetIntake: in.Body.Intake.Sent}
+			if in.Body.Intake.Value != nil {
+				spec, err := s.intakeSpec(*in.Body.Intake.Value)
+				if err != nil {
+					return nil, err
+				}
+				p.Intake = spec
+			}
 			q, err := s.store.UpdateQueue(ctx, actor(ctx), in.QueueID, p)
 			if err != nil {
 				return nil, fail(ctx, err)
 			}
-			return &body[queueOutBody]{Body: queueOutBody{Queue: queueOut(q)}}, nil
+			if p.SetIntake {
+				s.reconcileIntake()
+			}
+			return &body[queueOutBody]{Body: queueOutBody{Queue: s.queueOut(q)}}, nil
 		})
 
 	huma.Register(s.api, s.op(huma.Operation{OperationID: "deleteQueue", Method: http.MethodDelete, Path: "/v2/queues/{queue_id}",
@@ -182,6 +258,7 @@ func (s *Server) registerQueues() {
 			if err != nil {
 				return nil, fail(ctx, err)
 			}
+			s.reconcileIntake()
 			// The runs ended in the store; tell their watchers, and wake the webhook
 			// worker for the run_interrupted deliveries queued with them.
 			for _, id := range d.InterruptedRunIDs {

@@ -181,7 +181,7 @@ func queueBody(t *testing.T, r *testkit.Response) map[string]any {
 	wantKeys(t, "queue body", m, "queue")
 	q := m["queue"].(map[string]any)
 	wantKeys(t, "queue", q, "id", "name", "description", "folder_id", "automation_id", "team_id", "created_at", "has_approvals",
-		"updated_at", "created_by", "case_counts")
+		"updated_at", "created_by", "case_counts", "intake")
 	return q
 }
 

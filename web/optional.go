@@ -28,9 +28,10 @@ func (n *nullable[T]) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Schema documents the field as T or null.
+// Schema documents the field as T or null. An object T is inlined: huma allows null only
+// on a schema that is not a $ref.
 func (n nullable[T]) Schema(r huma.Registry) *huma.Schema {
-	s := *r.Schema(reflect.TypeFor[T](), true, "")
+	s := *r.Schema(reflect.TypeFor[T](), false, "")
 	s.Nullable = true
 	return &s
 }

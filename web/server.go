@@ -43,7 +43,8 @@ type Config struct {
 	// LoginAttempts is how many failed sign-ins per minute one address may make for one
 	// email before it is told to wait (default 5).
 	LoginAttempts int
-	// DataDir is shown where the dashboard explains the drop folder.
+	// DataDir is the data directory: queue intake folders live inside it, and the
+	// dashboard shows it where it explains the drop folder.
 	DataDir string
 	// MasterKey is the server's master key (store.DataDir.MasterKey); secrets the API
 	// hands out, such as webhook signing secrets and signed file URLs, derive from it.
@@ -55,6 +56,8 @@ type Config struct {
 	MaxFileSize int64
 	// Schedules is the scheduler, told about every schedule change; nil runs none.
 	Schedules Schedules
+	// Intake is the drop-folder watcher, told when a queue's intake changes.
+	Intake interface{ Reconcile() }
 }
 
 // Server routes every HTTP request the appliance answers.

@@ -686,7 +686,7 @@ func startHere(h startHelp) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "<section class=\"card start\" id=\"start-here\"><div class=\"card-head\"><h2>Start your first Job</h2></div><p class=\"muted\">No Job has run on this team yet. Work arrives three ways; each one ends up here, in the inbox when it needs you, and in the audit log. ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "<section class=\"card start\" id=\"start-here\"><div class=\"card-head\"><h2>Start your first Job</h2></div><p class=\"muted\">No Job has run on this team yet. Three ways to give it work (inbound webhooks are a fourth); each one ends up here, in the inbox when it needs you, and in the audit log. ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -725,11 +725,13 @@ func startHere(h startHelp) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "</div><div class=\"start-item\"><h3><span class=\"step\">2</span> With the CLI</h3><p>Follow the Job's messages as they arrive:</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "</div><div class=\"start-item\"><h3><span class=\"step\">2</span> On a schedule</h3><p>Start a Job every workday at 08:30, in your time zone:</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = codeBlock("docket runs start --agent "+orPlaceholder(h.AgentID, "<agent_id>")+" \\\n  --message \"Draft a reply to the newest ticket\" --follow").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = codeBlock("curl -X POST "+h.BaseURL+"/v2/agents/"+orPlaceholder(h.AgentID, "<agent_id>")+"/schedules \\\n"+
+			"  -H \"Authorization: Bearer $KEY\" -H \"Content-Type: application/json\" \\\n"+
+			"  -d '{\"enabled\": true, \"frequency\": \"workday\", \"time\": \"08:30\", \"timezone\": \"Europe/Prague\"}'").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

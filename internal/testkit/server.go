@@ -47,6 +47,8 @@ type Server struct {
 	Blobs *files.Blobs
 	// Scheduler fires schedules on Options.Clock.
 	Scheduler *runtime.Scheduler
+	// Intake is the drop-folder watcher, when Options.Intake asked for one.
+	Intake *files.Intake
 }
 
 // Options adjust a test server.
@@ -75,6 +77,9 @@ type Options struct {
 	// Clock drives the scheduler; nil is the real clock (pass a clockwork fake clock to
 	// move time in schedule tests).
 	Clock clockwork.Clock
+	// Intake, when set, runs the drop-folder watcher for the server's lifetime; the
+	// function may adjust its config (e.g. a shorter debounce) before it starts.
+	Intake func(*files.IntakeConfig)
 }
 
 // StartServer starts a server on a loopback port with the first-start bootstrap done and
@@ -139,8 +144,17 @@ func StartServer(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var intake *files.Intake
+	if opts.Intake != nil {
+		icfg := files.IntakeConfig{Store: st, Blobs: blobs, DataDir: d.Path, Log: opts.Logger, Wake: dispatcher.Wake, MaxFileSize: opts.MaxFileSize}
+		opts.Intake(&icfg)
+		intake = files.NewIntake(icfg)
+	}
 	wcfg := web.Config{Store: st, Logger: opts.Logger, Version: "test", RateLimit: opts.RateLimit, MaxBodyBytes: opts.MaxBodyBytes, Runs: eng,
-		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: opts.MaxFileSize, Schedules: sched}
+		MasterKey: master, Metrics: metrics, Dispatcher: dispatcher, Blobs: blobs, MaxFileSize: opts.MaxFileSize, Schedules: sched, DataDir: d.Path}
+	if intake != nil {
+		wcfg.Intake = intake
+	}
 	if opts.Web != nil {
 		opts.Web(&wcfg)
 	}
@@ -166,6 +180,13 @@ func StartServer(t testing.TB, opts Options) *Server {
 			t.Errorf("scheduler: %v", err)
 		}
 	})
+	if intake != nil {
+		workers.Go(func() {
+			if err := intake.Run(ctx); err != nil {
+				t.Errorf("intake watcher: %v", err)
+			}
+		})
+	}
 	if hooks != nil {
 		workers.Go(func() {
 			if err := hooks.Run(ctx); err != nil {
@@ -175,7 +196,7 @@ func StartServer(t testing.TB, opts Options) *Server {
 	}
 	hs := httptest.NewServer(w)
 	s := &Server{URL: hs.URL, Dir: d.Path, Store: st, Web: w, Engine: eng, Dispatcher: dispatcher, TeamID: team.ID, OwnerID: owner.ID, Client: hs.Client(), Webhooks: hooks,
-		Blobs: blobs, Scheduler: sched}
+		Blobs: blobs, Scheduler: sched, Intake: intake}
 	s.OwnerKey = s.Key(t, team.ID, owner.ID)
 	t.Cleanup(func() {
 		w.CloseStreams()
