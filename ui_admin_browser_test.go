@@ -113,7 +113,7 @@ func TestCaseReviewReprocessAllMatching(t *testing.T) {
 	testkit.Do(t, tab, "open the queue's cases and filter by label and text",
 		chromedp.Navigate(w.srv.URL+"/queues"),
 		testkit.WaitText("#queues-table", "Orders"),
-		chromedp.Click(chromedp.CSS(`#queues-table a.row-title`)),
+		chromedp.Click(chromedp.CSS(`#queues-table tr[data-queue="`+queue+`"] a.row-title`)),
 		testkit.WaitText("#matching-count", "300"),
 		chromedp.SendKeys(chromedp.CSS(`#cases-filter input[name=label]`), "region:eu"),
 		chromedp.SendKeys(chromedp.CSS(`#cases-filter input[name=q]`), "refund"),
