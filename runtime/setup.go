@@ -91,16 +91,28 @@ var (
 	uuidRe    = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 )
 
+// FieldError is a broken rule of one config field. Field is its path under config.data
+// (e.g. "models.agent.model"), so the API names it and a form shows it beside the field.
+type FieldError struct {
+	Field, Msg string
+}
+
+func (e *FieldError) Error() string { return "config.data." + e.Field + ": " + e.Msg }
+
+// maxModelName is the longest model name a Setup accepts (the API's schema says so too).
+const maxModelName = 200
+
 // Normalize checks the rules a schema cannot express and fills the defaults the
-// reference's responses require (empty lists instead of null). Errors name the field
-// under "config." so a client can point at it.
+// reference's responses require (empty lists instead of null). Errors are *FieldError,
+// naming the field under "config." so a client can point at it. The API and the
+// dashboard's Setup form both validate with it, so their rules are one.
 func (c *SetupConfig) Normalize() error {
 	d := &c.Data
 	fail := func(field, format string, args ...any) error {
-		return fmt.Errorf("config.data.%s: %s", field, fmt.Sprintf(format, args...))
+		return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 	}
-	if !modelName.MatchString(d.Models.Agent.Model) {
-		return fail("models.agent.model", "%q is not a model name: use an Ollama name such as qwen3:4b", d.Models.Agent.Model)
+	if m := d.Models.Agent.Model; !modelName.MatchString(m) || len(m) > maxModelName {
+		return fail("models.agent.model", "%q is not a model name: use an Ollama name such as qwen3:4b", m)
 	}
 	if err := checkInput(d.Input); err != nil {
 		return fail("input", "%s", err)
@@ -134,6 +146,9 @@ func (c *SetupConfig) Normalize() error {
 				return fail("approval.expires_after", "%s", err)
 			}
 		}
+		if a.OnExpiry != "" && a.OnExpiry != "deny" && a.OnExpiry != "fail" {
+			return fail("approval.on_expiry", "%q: want deny (the model is told the call was denied) or fail (the run fails)", a.OnExpiry)
+		}
 	}
 	for i, h := range d.HTTPAllowlist {
 		if !hostRule.MatchString(h) {
@@ -153,8 +168,14 @@ func checkTool(name string) error {
 func checkInput(in any) error {
 	switch v := in.(type) {
 	case string:
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("the SOP is empty: write what the Assignment should do and how")
+		}
 		return nil
 	case []any:
+		if len(v) == 0 {
+			return fmt.Errorf("the SOP is empty: give at least one {role, content} message")
+		}
 		for i, m := range v {
 			msg, ok := m.(map[string]any)
 			if !ok {
@@ -179,18 +200,18 @@ func checkOptions(o Options) error {
 	if v, ok := o["num_ctx"]; ok {
 		n, isNum := v.(float64)
 		if !isNum || n != float64(int(n)) || n < 512 || n > 1<<20 {
-			return fmt.Errorf("config.data.options.num_ctx: %v must be a whole number from 512 to 1048576", v)
+			return &FieldError{Field: "options.num_ctx", Msg: fmt.Sprintf("%v must be a whole number from 512 to 1048576", v)}
 		}
 	}
 	if v, ok := o["think"]; ok {
 		if _, isBool := v.(bool); !isBool {
-			return fmt.Errorf("config.data.options.think: %v must be true or false", v)
+			return &FieldError{Field: "options.think", Msg: fmt.Sprintf("%v must be true or false", v)}
 		}
 	}
 	if v, ok := o["tool_mode"]; ok {
 		s, _ := v.(string)
 		if !slices.Contains(ToolModes, s) {
-			return fmt.Errorf("config.data.options.tool_mode: %v must be one of %s", v, strings.Join(ToolModes, ", "))
+			return &FieldError{Field: "options.tool_mode", Msg: fmt.Sprintf("%v must be one of %s", v, strings.Join(ToolModes, ", "))}
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,10 @@ func TestNormalizeNamesTheBadField(t *testing.T) {
 	cases := map[string]struct{ data, field string }{
 		"model with spaces":  {`"models":{"agent":{"model":"not a model"}},"input":"x"`, "config.data.models.agent.model"},
 		"input not text":     {`"models":{"agent":{"model":"m"}},"input":42`, "config.data.input"},
+		"empty SOP":          {`"models":{"agent":{"model":"m"}},"input":"  \n "`, "config.data.input"},
+		"no SOP messages":    {`"models":{"agent":{"model":"m"}},"input":[]`, "config.data.input"},
+		"model too long":     {`"models":{"agent":{"model":"` + strings.Repeat("m", 201) + `"}},"input":"x"`, "config.data.models.agent.model"},
+		"on_expiry unknown":  {`"models":{"agent":{"model":"m"}},"input":"x","approval":{"require":[],"on_expiry":"shrug"}`, "config.data.approval.on_expiry"},
 		"bad message role":   {`"models":{"agent":{"model":"m"}},"input":[{"role":"robot","content":"x"}]`, "config.data.input"},
 		"unknown tool":       {`"models":{"agent":{"model":"m"}},"input":"x","tools":["read_file","rm_rf"]`, "config.data.tools[1]"},
 		"unknown gated tool": {`"models":{"agent":{"model":"m"}},"input":"x","approval":{"require":["nope"]}`, "config.data.approval.require[0]"},
@@ -49,6 +54,10 @@ func TestNormalizeNamesTheBadField(t *testing.T) {
 			err := c.Normalize()
 			if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {
 				t.Fatalf("Normalize() = %v, want an error naming %s", err, tc.field)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || "config.data."+fe.Field != tc.field {
+				t.Fatalf("Normalize() = %#v, want a *FieldError for %s", err, tc.field)
 			}
 		})
 	}

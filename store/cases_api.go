@@ -338,9 +338,21 @@ func ftsQuery(search string) (q string, ok bool) {
 var sortColumns = map[string]string{"": "c.created_at", "created_at": "c.created_at", "updated_at": "c.updated_at", "postponed_to": "c.postponed_to"}
 
 // caseFilterWhere is the condition (on caseSelect's aliases c and r) that selects the
-// cases of a team's queue matching f, and its arguments.
-func caseFilterWhere(team, queueID string, f CaseFilter, now int64) (string, []any, error) {
-	where, args := []string{"c.team_id = ?", "c.queue_id = ?"}, []any{team, queueID}
+// cases of a queue matching f, and its arguments. Callers have checked that the queue is
+// the team's (requireCaseQueue), and a queue's cases are its team's: repeating the team
+// here would make every count read each case's row instead of the queue's index.
+//
+// all says the condition selects every match (a count, a bulk selection) rather than a
+// page in the queue's order. With labels it then starts from the label's cases: the
+// unary + keeps the planner from walking the whole queue's index and testing each case
+// (without statistics it takes a queue for a few rows). A page does better walking the
+// index in order, as it stops after a page's worth of matches.
+func caseFilterWhere(queueID string, f CaseFilter, now int64, all bool) (string, []any, error) {
+	queue := "c.queue_id = ?"
+	if all && len(f.Labels) > 0 {
+		queue = "+c.queue_id = ?"
+	}
+	where, args := []string{queue}, []any{queueID}
 	if len(f.DisplayStatuses) > 0 {
 		var alts []string
 		for _, ds := range f.DisplayStatuses {
@@ -393,11 +405,58 @@ func caseFilterWhere(team, queueID string, f CaseFilter, now int64) (string, []a
 	slices.Sort(keys)
 	for _, k := range keys {
 		b, _ := json.Marshal(f.Labels[k])
-		where = append(where, `EXISTS (SELECT 1 FROM case_labels cl JOIN queue_labels l ON l.id = cl.label_id
-			WHERE cl.case_id = c.id AND l.key = ? AND l.value IN (SELECT value FROM json_each(?)))`)
-		args = append(args, k, string(b))
+		labels := "SELECT l.id FROM queue_labels l WHERE l.queue_id = ? AND l.key = ? AND l.value IN (SELECT value FROM json_each(?))"
+		if all {
+			// Uncorrelated: the label's cases, found through its index.
+			where = append(where, "c.id IN (SELECT cl.case_id FROM case_labels cl WHERE cl.label_id IN ("+labels+"))")
+		} else {
+			// Correlated: tested case by case as the page is walked, stopping at its end.
+			where = append(where, "EXISTS (SELECT 1 FROM case_labels cl WHERE cl.case_id = c.id AND cl.label_id IN ("+labels+"))")
+		}
+		args = append(args, queueID, k, string(b))
 	}
 	return strings.Join(where, " AND "), args, nil
+}
+
+// sqlQuery is a statement with its arguments.
+type sqlQuery struct {
+	text string
+	args []any
+}
+
+// caseListSQL is what ListCases asks: how many cases of the queue match q, and the ids
+// of q's page of them.
+func caseListSQL(queueID string, q CaseQuery, now int64) (count, page sqlQuery, err error) {
+	col, ok := sortColumns[q.SortBy]
+	if !ok {
+		return count, page, invalid("sort_by %q: want created_at, updated_at or postponed_to", q.SortBy)
+	}
+	// Only the display statuses look at the holding run: without them the count is the
+	// queue's index alone.
+	from := " FROM cases c"
+	if len(q.DisplayStatuses) > 0 {
+		from += " LEFT JOIN runs r ON r.id = c.claimed_by_run_id"
+	}
+	where, args, err := caseFilterWhere(queueID, q.CaseFilter, now, true)
+	if err != nil {
+		return count, page, err
+	}
+	count = sqlQuery{"SELECT count(*)" + from + " WHERE " + where, args}
+	dir := " DESC"
+	if q.Asc {
+		dir = ""
+	}
+	// Ties (a batch shares its created_at) break on rowid, the order the cases were
+	// inserted in: the queue's index (queue_id, created_at) carries it, so a page — even
+	// a deep one — is found in the index without reading the rows it skips.
+	order := " ORDER BY " + col + dir + ", c.rowid" + dir
+	if col == "c.postponed_to" {
+		// Cases never postponed sort after the postponed ones, whichever the direction.
+		order = " ORDER BY " + col + " IS NULL, " + col + dir + ", c.rowid" + dir
+	}
+	where, args, _ = caseFilterWhere(queueID, q.CaseFilter, now, false)
+	page = sqlQuery{"SELECT c.id" + from + " WHERE " + where + order + " LIMIT ? OFFSET ?", append(args, q.Limit, q.Offset)}
+	return count, page, nil
 }
 
 // ListCases returns a page of a team's queue's cases matching q, how many match in all,
@@ -407,41 +466,42 @@ func (s *Store) ListCases(ctx context.Context, team, queueID string, q CaseQuery
 	if err := requireCaseQueue(ctx, s.r, team, queueID); err != nil {
 		return page, err
 	}
-	col, ok := sortColumns[q.SortBy]
-	if !ok {
-		return page, invalid("sort_by %q: want created_at, updated_at or postponed_to", q.SortBy)
-	}
 	now := s.now()
-	where, args, err := caseFilterWhere(team, queueID, q.CaseFilter, now.UnixMilli())
+	count, pageIDs, err := caseListSQL(queueID, q, now.UnixMilli())
 	if err != nil {
 		return page, err
 	}
-	if err := s.r.QueryRowContext(ctx, "SELECT count(*) FROM cases c LEFT JOIN runs r ON r.id = c.claimed_by_run_id WHERE "+where, args...).Scan(&page.Total); err != nil {
+	if err := s.r.QueryRowContext(ctx, count.text, count.args...).Scan(&page.Total); err != nil {
 		return page, err
 	}
-	dir := " DESC"
-	if q.Asc {
-		dir = ""
+	// First the page's ids, then those cases with their run and gate: the joins run for
+	// the page only, not for every case an offset skips.
+	ids, err := s.caseIDs(ctx, pageIDs.text, pageIDs.args...)
+	if err != nil || len(ids) == 0 {
+		return page, err
 	}
-	// Cases never postponed sort after the postponed ones, whichever the direction.
-	order := " ORDER BY " + col + " IS NULL, " + col + dir + ", c.id" + dir
-	rows, err := s.r.QueryContext(ctx, caseSelect+" WHERE "+where+order+" LIMIT ? OFFSET ?", append(args, q.Limit, q.Offset)...)
+	b, _ := json.Marshal(ids)
+	rows, err := s.r.QueryContext(ctx, caseSelect+" WHERE c.id IN (SELECT value FROM json_each(?))", string(b))
 	if err != nil {
 		return page, err
 	}
 	defer rows.Close()
-	var ids []string
+	byID := make(map[string]Case, len(ids))
 	for rows.Next() {
 		c, err := scanCase(rows, now)
 		if err != nil {
 			return page, err
 		}
 		c.Labels = []Label{}
-		page.Cases = append(page.Cases, c)
-		ids = append(ids, c.ID)
+		byID[c.ID] = c
 	}
 	if err := rows.Err(); err != nil {
 		return page, err
+	}
+	for _, id := range ids {
+		if c, ok := byID[id]; ok { // gone if deleted between the two reads
+			page.Cases = append(page.Cases, c)
+		}
 	}
 	labels, err := caseLabels(ctx, s.r, ids)
 	if err != nil {
@@ -458,6 +518,24 @@ func (s *Store) ListCases(ctx context.Context, team, queueID string, q CaseQuery
 	return page, err
 }
 
+// caseIDs runs a query selecting case ids.
+func (s *Store) caseIDs(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 // Marks FTS5's snippet() puts around matched tokens: private-use characters, which real
 // case data does not contain.
 const snippetOpen, snippetClose = "\uE000", "\uE001"
@@ -466,8 +544,10 @@ const snippetOpen, snippetClose = "\uE000", "\uE001"
 // the words around the first match.
 func (s *Store) caseSnippets(ctx context.Context, q string, ids []string) (map[string]CaseSnippet, error) {
 	b, _ := json.Marshal(ids)
+	// The page's rowids are given to the full-text index, which then looks only at them
+	// rather than at every case matching the words.
 	rows, err := s.r.QueryContext(ctx, `SELECT c.id, snippet(cases_fts, 1, ?, ?, '…', 24) FROM cases_fts JOIN cases c ON c.rowid = cases_fts.rowid
-		WHERE cases_fts MATCH ? AND c.id IN (SELECT value FROM json_each(?))`, snippetOpen, snippetClose, q, string(b))
+		WHERE cases_fts MATCH ? AND cases_fts.rowid IN (SELECT rowid FROM cases WHERE id IN (SELECT value FROM json_each(?)))`, snippetOpen, snippetClose, q, string(b))
 	if err != nil {
 		return nil, err
 	}
@@ -526,16 +606,16 @@ func heldError(caseID, runID string) error {
 // refused: the run would lose its work item mid-flight.
 func (s *Store) DeleteCase(ctx context.Context, a Actor, id string) error {
 	return s.mutate(ctx, a, func(tx *sql.Tx) (Target, error) {
-		var queue string
+		var queue, status string
 		var run sql.NullString
-		err := tx.QueryRowContext(ctx, "SELECT queue_id, claimed_by_run_id FROM cases WHERE id = ? AND team_id = ?", id, a.TeamID).Scan(&queue, &run)
+		err := tx.QueryRowContext(ctx, "SELECT queue_id, status, claimed_by_run_id FROM cases WHERE id = ? AND team_id = ?", id, a.TeamID).Scan(&queue, &status, &run)
 		if err == sql.ErrNoRows {
 			return Target{}, notFound("case %s not found", id)
 		}
 		if err != nil {
 			return Target{}, err
 		}
-		if run.Valid {
+		if run.Valid && status == "pending" {
 			return Target{}, heldError(id, run.String)
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM cases WHERE id = ?", id); err != nil {
@@ -552,10 +632,10 @@ func (s *Store) ClearQueueCases(ctx context.Context, a Actor, queueID string) (d
 		if err := requireCaseQueue(ctx, tx, a.TeamID, queueID); err != nil {
 			return Target{}, err
 		}
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM cases WHERE queue_id = ? AND claimed_by_run_id IS NOT NULL", queueID).Scan(&skipped); err != nil {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM cases WHERE queue_id = ? AND NOT "+notHeld, queueID).Scan(&skipped); err != nil {
 			return Target{}, err
 		}
-		res, err := tx.ExecContext(ctx, "DELETE FROM cases WHERE queue_id = ? AND claimed_by_run_id IS NULL", queueID)
+		res, err := tx.ExecContext(ctx, "DELETE FROM cases WHERE queue_id = ? AND "+notHeld, queueID)
 		if err != nil {
 			return Target{}, err
 		}

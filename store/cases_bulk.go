@@ -28,7 +28,8 @@ type BulkResult struct {
 type bulkCase struct {
 	id, display string
 	priority    int
-	runID       *string
+	// runID is the run that holds the case: it is pending and claimed.
+	runID *string
 }
 
 // selectCasesTx reads the selected cases of a team's queue inside the writer's
@@ -41,7 +42,7 @@ func selectCasesTx(ctx context.Context, tx *sql.Tx, team, queueID string, sel Ca
 	var args []any
 	selected := 0
 	if sel.AllMatching {
-		w, a, err := caseFilterWhere(team, queueID, sel.Filter, now.UnixMilli())
+		w, a, err := caseFilterWhere(queueID, sel.Filter, now.UnixMilli(), true)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -71,7 +72,12 @@ func selectCasesTx(ctx context.Context, tx *sql.Tx, team, queueID string, sel Ca
 			return nil, 0, err
 		}
 		c.ClaimedByRunID, c.PostponedTo, c.RunStatus = strPtr(run), timePtr(postponed), strPtr(runStatus)
-		out = append(out, bulkCase{id: c.ID, display: displayStatus(c, now), priority: prio, runID: c.ClaimedByRunID})
+		bc := bulkCase{id: c.ID, display: displayStatus(c, now), priority: prio}
+		if c.Status == "pending" {
+			// A decided case keeps the run that decided it, but no run holds it any more.
+			bc.runID = c.ClaimedByRunID
+		}
+		out = append(out, bc)
 	}
 	if sel.AllMatching {
 		selected = len(out)
@@ -133,12 +139,16 @@ func (s *Store) bulkCases(ctx context.Context, a Actor, queueID string, sel Case
 // inIDs is the condition "the case is one of the JSON array of ids given as parameter".
 const inIDs = "id IN (SELECT value FROM json_each(?))"
 
+// notHeld is the condition "no run holds the case": a run holds a pending case it
+// claimed; a decided case still names the run that decided it, which holds it no more.
+const notHeld = "(status != 'pending' OR claimed_by_run_id IS NULL)"
+
 // resetCases returns cases no run holds to pending as if new: no attempts, due now, no
 // outcome.
 func resetCases(ctx context.Context, tx *sql.Tx, ids string, now int64) error {
 	_, err := tx.ExecContext(ctx, `UPDATE cases SET status = 'pending', attempt = 0, run_after = ?, postponed_to = NULL, last_error = NULL,
-		result = NULL, completed_at = NULL, claimed_by_agent_id = NULL, claimed_at = NULL, updated_at = ? WHERE `+inIDs+` AND claimed_by_run_id IS NULL`,
-		now, now, ids)
+		result = NULL, completed_at = NULL, claimed_by_run_id = NULL, claimed_by_agent_id = NULL, claimed_at = NULL, updated_at = ?
+		WHERE `+inIDs+" AND "+notHeld, now, now, ids)
 	return err
 }
 
@@ -190,7 +200,7 @@ func (s *Store) SetCasesStatus(ctx context.Context, a Actor, queueID string, sel
 		if status == "pending" {
 			return resetCases(ctx, tx, ids, now)
 		}
-		_, err := tx.ExecContext(ctx, "UPDATE cases SET status = ?, postponed_to = NULL, completed_at = ?, updated_at = ? WHERE "+inIDs+" AND claimed_by_run_id IS NULL",
+		_, err := tx.ExecContext(ctx, "UPDATE cases SET status = ?, postponed_to = NULL, completed_at = ?, updated_at = ? WHERE "+inIDs+" AND "+notHeld,
 			status, now, now, ids)
 		return err
 	})
@@ -218,7 +228,83 @@ func (s *Store) SetCasesPriority(ctx context.Context, a Actor, queueID string, s
 func (s *Store) DeleteCases(ctx context.Context, a Actor, queueID string, sel CaseSelection) (BulkResult, error) {
 	pick := func(c bulkCase) (bool, *caseEvent) { return c.runID == nil, nil }
 	return s.bulkCases(ctx, a, queueID, sel, nil, nil, pick, func(tx *sql.Tx, ids string, _ int64) error {
-		_, err := tx.ExecContext(ctx, "DELETE FROM cases WHERE "+inIDs+" AND claimed_by_run_id IS NULL", ids)
+		_, err := tx.ExecContext(ctx, "DELETE FROM cases WHERE "+inIDs+" AND "+notHeld, ids)
 		return err
 	})
+}
+
+// LabelCases puts labels, given by key and value, on the selected cases, creating the
+// ones the queue lacks. Labels change no run's work, so held cases are labelled too;
+// cases that already carry every label are skipped. Each labelled case records the
+// labels it gained as one event, as AssignCaseLabels does for one case.
+func (s *Store) LabelCases(ctx context.Context, a Actor, queueID string, sel CaseSelection, kv []LabelKV) (BulkResult, error) {
+	if len(kv) == 0 {
+		return BulkResult{}, invalid("labels: give at least one label (key and value, or a value alone)")
+	}
+	var labels []Label
+	have := map[string]map[string]bool{} // case id → ids of the given labels it carries
+	check := func(tx *sql.Tx) error {
+		ids, err := s.labelIDsTx(ctx, tx, queueID, kv, true)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			l, err := labelInQueue(ctx, tx, queueID, id)
+			if err != nil {
+				return err
+			}
+			l.CaseCount = 0
+			labels = append(labels, l)
+		}
+		b, _ := json.Marshal(ids)
+		rows, err := tx.QueryContext(ctx, "SELECT case_id, label_id FROM case_labels WHERE label_id IN (SELECT value FROM json_each(?))", string(b))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c, l string
+			if err := rows.Scan(&c, &l); err != nil {
+				return err
+			}
+			if have[c] == nil {
+				have[c] = map[string]bool{}
+			}
+			have[c][l] = true
+		}
+		return rows.Err()
+	}
+	pick := func(c bulkCase) (bool, *caseEvent) {
+		var missing []Label
+		for _, l := range labels {
+			if !have[c.id][l.ID] {
+				missing = append(missing, l)
+			}
+		}
+		if len(missing) == 0 {
+			return false, nil
+		}
+		return true, &caseEvent{typ: "labels_assigned", detail: map[string]any{"labels": labelDetail(missing)}}
+	}
+	detail := make([]map[string]any, 0, len(kv))
+	for _, l := range kv {
+		detail = append(detail, map[string]any{"key": l.Key, "value": l.Value})
+	}
+	return s.bulkCases(ctx, a, queueID, sel, map[string]any{"labels": detail}, check, pick, func(tx *sql.Tx, ids string, now int64) error {
+		lb, _ := json.Marshal(labelIDs(labels))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO case_labels(case_id, label_id) SELECT c.value, l.value FROM json_each(?) c, json_each(?) l
+			WHERE true ON CONFLICT DO NOTHING`, ids, string(lb)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "UPDATE cases SET updated_at = ? WHERE "+inIDs, now, ids)
+		return err
+	})
+}
+
+func labelIDs(ls []Label) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.ID
+	}
+	return out
 }

@@ -129,6 +129,28 @@ func (s *Store) ListQueueLabels(ctx context.Context, team, queueID string, limit
 	return out, rows.Err()
 }
 
+// QueueLabelNames returns up to limit of a queue's labels by key and value, without
+// counting their cases: what a filter offers to pick from.
+func (s *Store) QueueLabelNames(ctx context.Context, team, queueID string, limit int) ([]Label, error) {
+	if _, err := findQueue(ctx, s.r, team, queueID); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT "+labelCols+" FROM queue_labels l WHERE l.queue_id = ? ORDER BY l.key, l.value, l.id LIMIT ?", queueID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Label{}
+	for rows.Next() {
+		l, err := scanLabel(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
+}
+
 // labelTaken refuses a second label with the same key and value in a queue.
 func labelTaken(ctx context.Context, tx *sql.Tx, queueID string, kv LabelKV, except string) error {
 	var n int

@@ -108,6 +108,9 @@ type QueueFilter struct {
 	AutomationID string
 	Limit        int
 	Offset       int
+	// SkipCounts leaves Counts zero, for lists that only name the queues: counting reads
+	// every case of every queue listed.
+	SkipCounts bool
 }
 
 // ListQueues returns a page of a team's queues by name, with their case counts, and how
@@ -140,6 +143,9 @@ func (s *Store) ListQueues(ctx context.Context, team string, f QueueFilter) ([]Q
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
+	if f.SkipCounts {
+		return out, total, nil
+	}
 	counts, err := s.queueCounts(ctx, ids)
 	if err != nil {
 		return nil, 0, err
@@ -148,6 +154,11 @@ func (s *Store) ListQueues(ctx context.Context, team string, f QueueFilter) ([]Q
 		out[i].Counts = counts[out[i].ID]
 	}
 	return out, total, nil
+}
+
+// FindQueue reads one of team's queues without its case counts.
+func (s *Store) FindQueue(ctx context.Context, team, id string) (Queue, error) {
+	return findQueue(ctx, s.r, team, id)
 }
 
 // GetQueue reads one of team's queues with its case counts.

@@ -68,16 +68,9 @@ func (s *Server) registerAPIKeys() {
 		Summary: "Create an API key", DefaultStatus: http.StatusCreated, Tags: []string{"API keys"}}, store.RoleAdmin),
 		func(ctx context.Context, in *createAPIKeyIn) (*body[createAPIKeyOut], error) {
 			p := principal(ctx)
-			user := in.Body.UserID
-			if user == "" {
-				user = p.UserID
-			}
-			role, err := s.store.MemberRole(ctx, p.TeamID, user)
-			if err != nil {
-				return nil, badRequest("user_id: %s is not a member of this team", user)
-			}
-			if !p.Role.Allows(role) {
-				return nil, apiError(http.StatusForbidden, "user_id: %s is %s, above your role %s: a key may not carry more rights than its creator", user, role, p.Role)
+			user, bad := s.keyUser(ctx, p, in.Body.UserID)
+			if bad != nil {
+				return nil, bad
 			}
 			k, raw, err := s.store.CreateAPIKey(ctx, actor(ctx), p.TeamID, user, in.Body.Name)
 			if err != nil {
@@ -97,6 +90,23 @@ func (s *Server) registerAPIKeys() {
 			}
 			return &body[successOut]{Body: successOut{Success: true}}, nil
 		})
+}
+
+// keyUser is who a new key acts as (default: its creator): a member of the team whose
+// role is not above the creator's, since a key carries its user's role. The API and the
+// dashboard's settings page both ask it.
+func (s *Server) keyUser(ctx context.Context, p store.Principal, user string) (string, *APIError) {
+	if user == "" {
+		user = p.UserID
+	}
+	role, err := s.store.MemberRole(ctx, p.TeamID, user)
+	if err != nil {
+		return "", apiError(http.StatusBadRequest, "user_id: %s is not a member of this team", user)
+	}
+	if !p.Role.Allows(role) {
+		return "", apiError(http.StatusForbidden, "user_id: %s is %s, above your role %s: a key may not carry more rights than its creator", user, role, p.Role)
+	}
+	return user, nil
 }
 
 type successOut struct {

@@ -522,18 +522,24 @@ func (in *listCasesIn) query() (store.CaseQuery, error) {
 	if q.UpdatedFrom, err = parseFrom("updated_at_from", in.UpdatedAtFrom); err != nil {
 		return q, err
 	}
-	for _, l := range in.Label {
+	q.Labels, err = labelFilter(in.Label)
+	return q, err
+}
+
+// labelFilter reads label filters written key:value, or a bare value for a label without
+// key (listCases' label parameter, the dashboard's label field): several keys must all
+// match, the same key twice accepts either value.
+func labelFilter(values []string) (map[string][]string, error) {
+	var out map[string][]string
+	for _, l := range values {
 		if l == "" {
-			return q, badRequest("label: want key:value, or a bare value for a label without key")
+			return nil, badRequest("label: want key:value, or a bare value for a label without key")
 		}
-		key, value, found := strings.Cut(l, ":")
-		if !found {
-			key, value = "", l
+		kv := parseLabel(l)
+		if out == nil {
+			out = map[string][]string{}
 		}
-		if q.Labels == nil {
-			q.Labels = map[string][]string{}
-		}
-		q.Labels[key] = append(q.Labels[key], value)
+		out[kv.Key] = append(out[kv.Key], kv.Value)
 	}
-	return q, nil
+	return out, nil
 }

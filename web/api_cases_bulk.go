@@ -96,6 +96,19 @@ type bulkDeleteOut struct {
 	SkippedCount      int      `json:"skippedCount" doc:"docket addition: selected cases not deleted because a run holds them or (for case_ids) they are not cases of this queue."`
 }
 
+type bulkLabelsIn struct {
+	QueueCasesPath
+	Body struct {
+		CaseSelectionBody
+		Labels []newCaseLabelBody `json:"labels" minItems:"1" maxItems:"50" doc:"Labels to put on the cases; missing ones are created on the queue."`
+	}
+}
+
+type bulkLabelsOut struct {
+	UpdatedCount int `json:"updatedCount"`
+	SkippedCount int `json:"skippedCount" doc:"Selected cases left as they were: they carry every label already, or (for case_ids) are not cases of this queue."`
+}
+
 // redirectOut is a 308 to bulk-reprocess: the client repeats the same POST there.
 type redirectOut struct {
 	Status   int
@@ -169,6 +182,24 @@ func (s *Server) registerCasesBulk() {
 				return nil, fail(ctx, err)
 			}
 			return &body[bulkDeleteOut]{Body: bulkDeleteOut{DeletedCount: res.Changed, InterruptedRunIDs: []string{}, SkippedCount: res.Skipped}}, nil
+		})
+
+	huma.Register(s.api, s.op(huma.Operation{OperationID: "bulkAddCaseLabels", Method: http.MethodPost, Path: "/v2/queues/{queue_id}/cases/bulk-add-labels",
+		Summary: "Put labels on the selected cases (docket addition)", Tags: tags}, store.RoleMember),
+		func(ctx context.Context, in *bulkLabelsIn) (*body[bulkLabelsOut], error) {
+			sel, err := in.Body.selection()
+			if err != nil {
+				return nil, err
+			}
+			kv := make([]store.LabelKV, len(in.Body.Labels))
+			for i, l := range in.Body.Labels {
+				kv[i] = store.LabelKV{Key: l.Key, Value: l.Value}
+			}
+			res, err := s.store.LabelCases(ctx, actor(ctx), in.QueueID, sel, kv)
+			if err != nil {
+				return nil, fail(ctx, err)
+			}
+			return &body[bulkLabelsOut]{Body: bulkLabelsOut{UpdatedCount: res.Changed, SkippedCount: res.Skipped}}, nil
 		})
 
 	redirect := func(queueID string) (*redirectOut, error) {

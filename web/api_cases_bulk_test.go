@@ -359,3 +359,75 @@ func TestBulkRetryAndDelegateRedirect(t *testing.T) {
 	runScenarios(t, b.s, append(unauthenticated("POST", "/v2/queues/"+b.queue+"/cases/bulk-retry", map[string]any{"case_ids": []string{b.ids[7]}}),
 		forbidden("403 for a viewer", "POST", "/v2/queues/"+b.queue+"/cases/bulk-delegate", b.viewer, map[string]any{"case_ids": []string{b.ids[7]}}, "bulkDelegateCases")))
 }
+
+// TestBulkAddLabels: all_matching labels exactly the filtered cases, held ones too;
+// cases that already carry the label are skipped and get no event; a second label is
+// created on the queue once; viewers are refused.
+func TestBulkAddLabels(t *testing.T) {
+	b := newBulkWorld(t)
+	const vip = `EXISTS (SELECT 1 FROM case_labels cl JOIN queue_labels l ON l.id = cl.label_id WHERE cl.case_id = c.id AND l.key = '' AND l.value = 'vip')`
+	want := b.query(t, "c.data LIKE '%refund%' AND NOT "+vip)
+	matched := b.query(t, "c.data LIKE '%refund%'")
+	if len(want) == 0 || len(want) == len(matched) {
+		t.Fatalf("data set: %d matched, %d to change; the test needs both kinds", len(matched), len(want))
+	}
+	m := b.post(t, b.member, "bulk-add-labels", map[string]any{"all_matching": true, "search": "refund",
+		"labels": []any{map[string]any{"value": "vip"}}})
+	wantCountField(t, m, "updatedCount", len(want))
+	wantCountField(t, m, "skippedCount", len(matched)-len(want))
+	if got := b.evented(t, "labels_assigned"); !slices.Equal(got, want) {
+		t.Fatalf("labels assigned on %v, want exactly %v", got, want)
+	}
+	if got := b.query(t, "c.data LIKE '%refund%' AND NOT "+vip); len(got) != 0 {
+		t.Fatalf("%d refund cases still lack vip", len(got))
+	}
+
+	m = b.post(t, b.member, "bulk-add-labels", map[string]any{"case_ids": []string{b.ids[3], b.ids[11]}, "labels": []any{map[string]any{"value": "escalated"}}})
+	wantCountField(t, m, "updatedCount", 2)
+	if n := b.count(t, "SELECT count(*) FROM queue_labels WHERE queue_id = ? AND key = '' AND value = 'escalated'", b.queue); n != 1 {
+		t.Fatalf("%d escalated labels on the queue, want 1", n)
+	}
+	wantAudited(t, b.s, b.team, "bulkAddCaseLabels", b.queue, keyID(t, b.s, b.member), "success")
+
+	path := "/v2/queues/" + b.queue + "/cases/bulk-add-labels"
+	runScenarios(t, b.s, []scenario{
+		forbidden("403 for a viewer", "POST", path, b.viewer, map[string]any{"case_ids": []string{b.ids[3]}, "labels": []any{map[string]any{"value": "x"}}}, "bulkAddCaseLabels"),
+		badRequest("400 no labels", "POST", path, b.member, map[string]any{"case_ids": []string{b.ids[3]}, "labels": []any{}}, "labels"),
+		badRequest("400 empty value", "POST", path, b.member, map[string]any{"case_ids": []string{b.ids[3]}, "labels": []any{map[string]any{"key": "k", "value": " "}}}, "labels[0].value"),
+	})
+}
+
+// TestDecidedCasesAreNotHeld: a case its run completed or failed still names that run,
+// but no run holds it: it can be reprocessed (and runs again, its run link cleared),
+// have its status set, be deleted one by one or with the queue's other cases.
+func TestDecidedCasesAreNotHeld(t *testing.T) {
+	f := startFixture(t)
+	f.insertTrigger(t, f.team, f.idleConsumer(t, "Consumer"), f.queue, true)
+	ids := f.createN(t, f.queue, "case", 5)
+	for i, id := range ids[:4] {
+		f.hold(t, id)
+		f.exec(t, "UPDATE cases SET status = ?, completed_at = 1 WHERE id = ?", []string{"completed", "failed"}[i%2], id)
+	}
+	held := ids[4]
+	f.hold(t, held)
+
+	r := f.s.Do(t, "POST", "/v2/queues/"+f.queue+"/cases/bulk-reprocess", f.member, map[string]any{"case_ids": []string{ids[0], ids[1], held}})
+	m := r.JSON(t)
+	wantCountField(t, m, "reprocessedCount", 2)
+	wantCountField(t, m, "skippedCount", 1)
+	if n := f.count(t, "SELECT count(*) FROM cases WHERE id IN (?, ?) AND status = 'pending' AND claimed_by_run_id IS NULL", ids[0], ids[1]); n != 2 {
+		t.Fatalf("%d of the 2 decided cases are pending and free to dispatch, want 2", n)
+	}
+	r = f.s.Do(t, "POST", "/v2/queues/"+f.queue+"/cases/bulk-update-status", f.member, map[string]any{"case_ids": []string{ids[2], held}, "status": "failed"})
+	wantCountField(t, r.JSON(t), "updatedCount", 1)
+	if r := f.s.Do(t, "DELETE", "/v2/cases/"+ids[3], f.member, nil); r.Status != 200 {
+		t.Fatalf("deleting a completed case: %d %s", r.Status, r.Body)
+	}
+	if r := f.s.Do(t, "DELETE", "/v2/cases/"+held, f.member, nil); r.Status != 409 {
+		t.Fatalf("deleting a held case: %d %s, want 409", r.Status, r.Body)
+	}
+	r = f.s.Do(t, "DELETE", "/v2/queues/"+f.queue+"/cases?confirm="+f.queue, f.member, nil)
+	m = r.JSON(t)
+	wantCountField(t, m, "deletedCount", 3)
+	wantCountField(t, m, "skippedCount", 1)
+}

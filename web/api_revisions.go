@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 
@@ -73,12 +74,22 @@ func (b *buildBody) newBuild(prefix string) (store.NewBuild, error) {
 }
 
 func normalizeConfig(prefix string, c *runtime.SetupConfig) (json.RawMessage, error) {
-	if err := c.Normalize(); err != nil {
+	raw, err := setupConfigJSON(c)
+	if err != nil {
 		return nil, badRequest("%s%s", prefix, err.Error())
+	}
+	return raw, nil
+}
+
+// setupConfigJSON validates a Setup config and encodes it as stored: the one path the
+// API and the dashboard's Setup form take. A broken rule is a *runtime.FieldError.
+func setupConfigJSON(c *runtime.SetupConfig) (json.RawMessage, error) {
+	if err := c.Normalize(); err != nil {
+		return nil, err
 	}
 	raw, err := json.Marshal(c)
 	if err != nil {
-		return nil, badRequest("%sconfig: %s", prefix, err.Error())
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	return raw, nil
 }

@@ -228,6 +228,7 @@ var docketOps = map[string][2]string{
 	"listWebhookDeliveries":   {"GET", "/v2/teams/{teamId}/webhook-deliveries"},
 	"getWebhookSigningSecret": {"GET", "/v2/teams/{teamId}/webhooks/signing-secret"},
 	"receiveHook":             {"POST", "/v2/hooks/{token}"},
+	"bulkAddCaseLabels":       {"POST", "/v2/queues/{queue_id}/cases/bulk-add-labels"},
 }
 
 func fetchOpenAPI(t *testing.T, s *testkit.Server) *oasDoc {

@@ -56,7 +56,10 @@ func uiNavItems() []navItem {
 		{Key: "dashboard", Label: "Dashboard", Href: "/", Min: store.RoleViewer},
 		{Key: "inbox", Label: "Inbox", Href: "/inbox", Min: store.RoleViewer},
 		{Key: "jobs", Label: "Jobs", Href: "/jobs", Min: store.RoleViewer},
+		{Key: "queues", Label: "Queues", Href: "/queues", Min: store.RoleViewer},
+		{Key: "assignments", Label: "Assignments", Href: "/assignments", Min: store.RoleViewer},
 		{Key: "audit", Label: "Audit log", Href: "/audit", Min: store.RoleAdmin},
+		{Key: "settings", Label: "Settings", Href: "/settings", Min: store.RoleViewer},
 	}
 }
 
@@ -97,6 +100,7 @@ func (s *Server) registerUI() {
 	s.uiRoute("GET /files/download/{path...}", "", store.RoleViewer, s.downloadFile)
 	s.uiRoute("GET /audit", "", store.RoleAdmin, s.auditPage)
 	s.uiRoute("GET /audit.csv", "", store.RoleAdmin, s.auditCSV)
+	s.registerUIAdmin()
 }
 
 // uiRoute registers a dashboard page or action: the session must be valid and its role at
