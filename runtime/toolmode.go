@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ollama/ollama/api"
@@ -269,4 +270,59 @@ func unescape(s string) (string, int) {
 		return "\f", 2
 	}
 	return s[1:2], 2 // \" \\ \/
+}
+
+// SmokeResult is one model turn made the way runs make them, for `docket doctor`.
+type SmokeResult struct {
+	Mode       string
+	Took       time.Duration // as docket measured it
+	Metrics    api.Metrics   // as Ollama reported it
+	DoneReason string
+	Answer     string
+	Calls      int
+}
+
+// SmokeTurn asks the model one short question in mode (native: with one tool offered;
+// constrained: with a bounded JSON schema in format) and checks that the answer came
+// back whole. A constrained answer that ended normally must parse.
+func SmokeTurn(ctx context.Context, m Model, name, mode string) (SmokeResult, error) {
+	stream := true
+	req := &api.ChatRequest{Model: name, Stream: &stream,
+		Messages: []api.Message{{Role: "user", Content: "Reply with the single word: ready"}},
+		Options:  map[string]any{"num_ctx": 2048, "num_predict": 64}}
+	if mode == ToolModeConstrained {
+		req.Format = json.RawMessage(`{"type":"object","properties":{"final":{"type":"string","maxLength":40}},"required":["final"]}`)
+	} else {
+		var params api.ToolFunctionParameters
+		json.Unmarshal([]byte(`{"type":"object","properties":{}}`), &params)
+		req.Tools = api.Tools{{Type: "function", Function: api.ToolFunction{Name: "ping", Description: "Checks that tools work; returns pong.", Parameters: params}}}
+	}
+	res := SmokeResult{Mode: mode}
+	start := time.Now()
+	var last api.ChatResponse
+	err := m.Chat(ctx, req, func(r api.ChatResponse) error {
+		res.Answer += r.Message.Content
+		res.Calls += len(r.Message.ToolCalls)
+		if r.Done {
+			last = r
+		}
+		return nil
+	})
+	res.Took = time.Since(start)
+	if err != nil {
+		return res, err
+	}
+	if !last.Done {
+		return res, fmt.Errorf("the answer ended before its final chunk")
+	}
+	res.Metrics, res.DoneReason = last.Metrics, last.DoneReason
+	if mode == ToolModeConstrained && last.DoneReason == "stop" {
+		var v struct {
+			Final *string `json:"final"`
+		}
+		if json.Unmarshal([]byte(res.Answer), &v) != nil || v.Final == nil {
+			return res, fmt.Errorf("the constrained answer %q is not the JSON asked for: this Ollama may not support format schemas (upgrade it)", res.Answer)
+		}
+	}
+	return res, nil
 }
