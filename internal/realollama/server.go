@@ -46,6 +46,7 @@ type Server struct {
 	Bin  string
 	Dir  string
 
+	env     []string
 	cmd     *exec.Cmd
 	log     *bytes.Buffer
 	logMu   sync.Mutex
@@ -62,29 +63,43 @@ func Start(ctx context.Context, bin, dir string, env ...string) (*Server, error)
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	s := &Server{URL: "http://" + addr, Addr: addr, Bin: bin, Dir: dir, log: &bytes.Buffer{}, exited: make(chan struct{})}
+	s := &Server{URL: "http://" + addr, Addr: addr, Bin: bin, Dir: dir, log: &bytes.Buffer{}, env: env}
 	if err := os.MkdirAll(filepath.Join(dir, "models"), 0o755); err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(bin, "serve")
+	return s, s.launch(ctx)
+}
+
+// Restart starts the server again after Kill or Close, on the same address and with the
+// same models.
+func (s *Server) Restart(ctx context.Context) error {
+	s.stopped = sync.Once{}
+	return s.launch(ctx)
+}
+
+func (s *Server) launch(ctx context.Context) error {
+	s.exited = make(chan struct{})
+	s.cmd = exec.Command(s.Bin, "serve")
 	s.cmd.Env = append(os.Environ(),
-		"OLLAMA_HOST="+addr, "OLLAMA_MODELS="+filepath.Join(dir, "models"), "HOME="+dir,
+		"OLLAMA_HOST="+s.Addr, "OLLAMA_MODELS="+filepath.Join(s.Dir, "models"), "HOME="+s.Dir,
 		"OLLAMA_NOPRUNE=1", "OLLAMA_KEEP_ALIVE=30m")
-	s.cmd.Env = append(s.cmd.Env, env...)
+	s.cmd.Env = append(s.cmd.Env, s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = (*lockedWriter)(s), (*lockedWriter)(s)
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s serve: %w", bin, err)
+		return fmt.Errorf("start %s serve: %w", s.Bin, err)
 	}
+	exited := s.exited
+	cmd := s.cmd
 	go func() {
-		s.cmd.Wait()
-		close(s.exited)
+		cmd.Wait()
+		close(exited)
 	}()
 	if err := s.waitUp(ctx, 60*time.Second); err != nil {
 		s.Close()
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 // lockedWriter collects the server's output for failure messages.
