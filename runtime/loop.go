@@ -321,12 +321,14 @@ func (d *driver) toolNames() []string {
 // turn asks the model for its next step and commits it. It reports whether the answer
 // was final (no tool calls), which completes the run in the same transaction.
 func (d *driver) turn(history []store.Message) (bool, error) {
+	began := time.Now()
 	req, err := d.request(history)
 	if err != nil {
 		return false, err
 	}
 	t := store.Turn{ToolMode: d.mode}
 	start := time.Now()
+	var modelTotal time.Duration // what Ollama says its own work took
 	var resp api.Message
 	for grown := false; ; grown = true {
 		var done api.ChatResponse
@@ -337,6 +339,7 @@ func (d *driver) turn(history []store.Message) (bool, error) {
 		t.PromptTokens += int64(done.PromptEvalCount)
 		t.OutputTokens += int64(done.EvalCount)
 		t.Model.Turns++
+		modelTotal += done.TotalDuration
 		t.Model.TotalMs += done.TotalDuration.Milliseconds()
 		t.Model.LoadMs += done.LoadDuration.Milliseconds()
 		t.Model.PromptEvalMs += done.PromptEvalDuration.Milliseconds()
@@ -389,6 +392,8 @@ func (d *driver) turn(history []store.Message) (bool, error) {
 	for i := range ms {
 		d.e.hub.Publish(Event{Type: "message", RunID: d.run.ID, TeamID: d.run.TeamID, Message: &ms[i]})
 	}
+	// took minus model_total is what docket (and the wire) added to the model's work.
+	d.log.Debug("model turn", "tool_mode", d.mode, "took", time.Since(began), "model_total", modelTotal, "calls", len(t.Calls))
 	return t.Final, nil
 }
 

@@ -43,7 +43,7 @@ type recorder struct {
 	hold chan struct{}
 }
 
-func newRecorder(t *testing.T, target string) *recorder {
+func newRecorder(t testing.TB, target string) *recorder {
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ type world struct {
 	ollama *realollama.Server
 }
 
-func newWorld(t *testing.T, ollama *realollama.Server, recorded bool, engine func(*runtime.Config)) *world {
+func newWorld(t testing.TB, ollama *realollama.Server, recorded bool, engine func(*runtime.Config)) *world {
 	w := &world{ollama: ollama}
 	url := ollama.URL
 	if recorded {
@@ -166,7 +166,7 @@ func newWorld(t *testing.T, ollama *realollama.Server, recorded bool, engine fun
 }
 
 // assignment creates an Assignment on the tiny model with data added to its setup.
-func (w *world) assignment(t *testing.T, data map[string]any) string {
+func (w *world) assignment(t testing.TB, data map[string]any) string {
 	t.Helper()
 	cfg := testkit.SetupConfig("You are a test assignment.")
 	d := cfg["data"].(map[string]any)
@@ -181,7 +181,7 @@ func (w *world) assignment(t *testing.T, data map[string]any) string {
 	return r.JSON(t)["agent"].(map[string]any)["id"].(string)
 }
 
-func (w *world) start(t *testing.T, agent, message string) string {
+func (w *world) start(t testing.TB, agent, message string) string {
 	t.Helper()
 	r := w.s.Do(t, "POST", "/v2/teams/"+w.s.TeamID+"/runs", w.s.OwnerKey, map[string]any{"agent_id": agent, "message": message})
 	if r.Status != 201 {
@@ -211,7 +211,7 @@ type runView struct {
 	} `json:"pending_human_request"`
 }
 
-func (w *world) get(t *testing.T, run string) runView {
+func (w *world) get(t testing.TB, run string) runView {
 	t.Helper()
 	var v runView
 	w.s.Do(t, "GET", "/v2/runs/"+run, w.s.OwnerKey, nil).Decode(t, &v)
@@ -219,7 +219,7 @@ func (w *world) get(t *testing.T, run string) runView {
 }
 
 // wait polls the run until it has one of statuses.
-func (w *world) wait(t *testing.T, run string, limit time.Duration, statuses ...string) runView {
+func (w *world) wait(t testing.TB, run string, limit time.Duration, statuses ...string) runView {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
