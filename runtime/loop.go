@@ -115,6 +115,10 @@ type driver struct {
 	schemas map[string]jsonObject
 	mode    string // native or constrained, for the whole run
 	choice  string // options.tool_choice
+	// In constrained mode, the answer's JSON schema and the prompt that explains it,
+	// built once per drive.
+	format   json.RawMessage
+	protocol string
 }
 
 // loop runs turns until the run ends or waits, and returns the status it left the run in.
@@ -136,6 +140,12 @@ func (d *driver) loop() (string, error) {
 	d.choice = cfg.Data.Options.ToolChoice()
 	if d.mode, err = d.toolMode(); err != nil {
 		return "", err
+	}
+	if d.mode == ToolModeConstrained {
+		if d.format, err = constrainedFormat(d.tools, d.schemas, d.choice); err != nil {
+			return "", err
+		}
+		d.protocol = constrainedPrompt(d.tools, d.schemas, d.choice)
 	}
 	maxTurns := defaultMaxTurns
 	if cfg.Data.MaxTurns != nil {
@@ -533,12 +543,8 @@ func (d *driver) request(history []store.Message) (*api.ChatRequest, error) {
 	stream := true
 	req := &api.ChatRequest{Model: d.setup.Models.Agent.Model, Messages: msgs, Stream: &stream, Options: map[string]any{"num_ctx": numCtx}}
 	if d.mode == ToolModeConstrained {
-		format, err := constrainedFormat(d.tools, d.schemas, d.choice)
-		if err != nil {
-			return nil, err
-		}
-		req.Format = format
-		req.Messages = constrainedMessages(msgs, constrainedPrompt(d.tools, d.schemas, d.choice))
+		req.Format = d.format
+		req.Messages = constrainedMessages(msgs, d.protocol)
 	} else {
 		tools, err := apiTools(d.tools, d.setup, d.schemas)
 		if err != nil {
