@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bufio"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -280,9 +281,21 @@ func TestConstrainedStreamsTheAnswerText(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	// The stream's first event (the run's status) comes after it subscribed: only then
+	// may the model answer, or early tokens would pass before anyone listens.
+	body := bufio.NewReader(resp.Body)
+	for {
+		line, err := body.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\n" {
+			break
+		}
+	}
 	j.fake.Release()
 	var tokens strings.Builder
-	for _, e := range readEvents(t, resp.Body, func(e sseEvent) bool { return e.event == "status" && strings.Contains(e.data, `"completed"`) }) {
+	for _, e := range readEvents(t, body, func(e sseEvent) bool { return e.event == "status" && strings.Contains(e.data, `"completed"`) }) {
 		if e.event == "token" {
 			var tok tokenEvent
 			json.Unmarshal([]byte(e.data), &tok)
