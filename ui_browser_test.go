@@ -343,7 +343,7 @@ func TestDashboardAnswerQuestionGate(t *testing.T) {
 func (w *uiWorld) approvalJob(t *testing.T, title string) (run, gate string) {
 	t.Helper()
 	agent := w.assignment(t, "Payments", nil)
-	w.model.On(testkit.LastUserContains(title)).CallTool("request_human_approval", map[string]any{"title": title})
+	w.model.On(testkit.LastUserContains(title)).CallTool("request_human_approval", map[string]any{"title": title, "description": "The invoice is due."})
 	run = w.startJob(t, agent, title)
 	return run, w.gateOf(t, run)
 }

@@ -31,9 +31,9 @@ func doctorCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "doctor",
-		Short: "Check that docket can run Jobs here: model backend, model, tool support, data dir",
-		Long: "Checks the Ollama server at OLLAMA_HOST (default http://127.0.0.1:11434), that the model is pulled and supports tools, " +
-			"and that the data directory is writable. Exits 1 when any check fails, saying what to do.",
+		Short: "Check that docket can run Jobs here: model backend, model, capabilities, tool mode, one model turn, data dir",
+		Long: "Checks the Ollama server at OLLAMA_HOST (default http://127.0.0.1:11434), that the model is pulled, its capabilities and the " +
+			"tool mode auto picks for it, one model turn with its timing, and that the data directory is writable. Exits 1 when any check fails, saying what to do.",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
@@ -104,20 +104,34 @@ func modelChecks(ctx context.Context, client *runtime.OllamaClient, model string
 		return []check{{Name: "model", Detail: fmt.Sprintf("%q is not pulled", model), Fix: "ollama pull " + model}}
 	}
 	out := []check{{Name: "model", OK: true, Detail: fmt.Sprintf("%q is pulled", model)}}
-	show, err := client.Show(ctx, &api.ShowRequest{Model: model})
+	mode, caps, err := runtime.AutoToolMode(ctx, client, model)
 	if err != nil {
-		return append(out, check{Name: "tool support", Detail: fmt.Sprintf("cannot read the model's capabilities: %v", err), Fix: "check the Ollama server's log"})
+		return append(out, check{Name: "capabilities", Detail: fmt.Sprintf("cannot read the model's capabilities: %v", err), Fix: "check the Ollama server's log"})
 	}
-	caps := make([]string, len(show.Capabilities))
-	for i, c := range show.Capabilities {
-		caps[i] = string(c)
+	if mode == runtime.ToolModeNative {
+		out = append(out,
+			check{Name: "capabilities", OK: true, Detail: fmt.Sprintf("%q supports tools (%s)", model, strings.Join(caps, ", "))},
+			check{Name: "tool mode", OK: true, Detail: "auto picks native: Ollama's own tool calling"})
+	} else {
+		out = append(out,
+			check{Name: "capabilities", OK: true, Detail: fmt.Sprintf("%q has no tools capability (it has: %s)", model, strings.Join(caps, ", "))},
+			check{Name: "tool mode", OK: true, Detail: "auto picks constrained: one JSON object per turn, enforced with Ollama's format (set options.tool_mode to override)"})
 	}
-	if !slices.Contains(caps, "tools") {
-		return append(out, check{Name: "tool support", Detail: fmt.Sprintf("%q has no tools capability (it has: %s)", model, strings.Join(caps, ", ")),
-			Fix: "choose a model with tool support (e.g. qwen3:4b) in the setup and in DOCKET_MODEL"})
+	// A first call may load the model from disk: give it longer than the other checks.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+	defer cancel()
+	res, err := runtime.SmokeTurn(sctx, client, model, mode)
+	if err != nil {
+		return append(out, check{Name: "smoke test", Detail: fmt.Sprintf("one %s turn failed after %s: %v", mode, res.Took.Round(time.Millisecond), err),
+			Fix: "check the Ollama server's log; a model that does not fit in memory fails here"})
 	}
-	return append(out, check{Name: "tool support", OK: true, Detail: fmt.Sprintf("%q supports tools (%s)", model, strings.Join(caps, ", "))})
+	m := res.Metrics
+	detail := fmt.Sprintf("one %s turn in %s (Ollama: total %s, load %s, prompt %d tokens in %s, %d tokens generated in %s, done: %s)",
+		mode, ms(res.Took), ms(m.TotalDuration), ms(m.LoadDuration), m.PromptEvalCount, ms(m.PromptEvalDuration), m.EvalCount, ms(m.EvalDuration), res.DoneReason)
+	return append(out, check{Name: "smoke test", OK: true, Detail: detail})
 }
+
+func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
 
 // dataDirCheck proves docket can write where its data lives (or will live).
 func dataDirCheck(data string) check {

@@ -61,6 +61,8 @@ type Engine struct {
 
 	mu     sync.Mutex
 	active map[string]context.CancelFunc
+
+	modes modeCache // the tool mode auto picked, per model
 }
 
 // New builds an engine with the built-in tools registered.

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/ollama/ollama/api"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"docket/store"
 )
@@ -109,6 +111,14 @@ type driver struct {
 	setup SetupData
 	build string
 	tools []*Tool
+	// schemas are the offered tools' argument schemas, with the setup's bounds.
+	schemas map[string]jsonObject
+	mode    string // native or constrained, for the whole run
+	choice  string // options.tool_choice
+	// In constrained mode, the answer's JSON schema and the prompt that explains it,
+	// built once per drive.
+	format   json.RawMessage
+	protocol string
 }
 
 // loop runs turns until the run ends or waits, and returns the status it left the run in.
@@ -123,6 +133,20 @@ func (d *driver) loop() (string, error) {
 	}
 	d.setup, d.build = cfg.Data, b.ID
 	d.tools = d.e.tools.Enabled(cfg.Data)
+	d.schemas = make(map[string]jsonObject, len(d.tools))
+	for _, t := range d.tools {
+		d.schemas[t.Name] = t.argumentSchema(cfg.Data)
+	}
+	d.choice = cfg.Data.Options.ToolChoice()
+	if d.mode, err = d.toolMode(); err != nil {
+		return "", err
+	}
+	if d.mode == ToolModeConstrained {
+		if d.format, err = constrainedFormat(d.tools, d.schemas, d.choice); err != nil {
+			return "", err
+		}
+		d.protocol = constrainedPrompt(d.tools, d.schemas, d.choice)
+	}
 	maxTurns := defaultMaxTurns
 	if cfg.Data.MaxTurns != nil {
 		maxTurns = *cfg.Data.MaxTurns
@@ -170,6 +194,9 @@ func (d *driver) settle(c store.LedgerEntry) (bool, error) {
 		msg := fmt.Sprintf(format, args...)
 		return false, d.finish(c, "", msg)
 	}
+	if c.Name == invalidReplyTool {
+		return fail(`your answer was not one JSON object of the form {"tool": "<tool name>", "arguments": {...}} or {"final": "<answer>"}: answer again in one of those forms`)
+	}
 	t := d.e.tools.Get(c.Name)
 	if t == nil || !d.offered(c.Name) {
 		return fail("unknown tool %q: the tools you can call are %s", c.Name, strings.Join(d.toolNames(), ", "))
@@ -177,6 +204,12 @@ func (d *driver) settle(c store.LedgerEntry) (bool, error) {
 	canonical, args, err := canonicalArgs(c.Arguments)
 	if err != nil {
 		return fail("%v", err)
+	}
+	if c.State == store.CallPending {
+		// Both tool modes hold calls to the same schema; a call outside it never runs.
+		if err := validate(d.schemas[c.Name], args, "arguments"); err != nil {
+			return fail("%v: call %s again with arguments that fit its schema", err, c.Name)
+		}
 	}
 	consent := ConsentHash(c.Name, canonical, d.build)
 	policy := d.setup.Approval
@@ -298,44 +331,68 @@ func (d *driver) toolNames() []string {
 // turn asks the model for its next step and commits it. It reports whether the answer
 // was final (no tool calls), which completes the run in the same transaction.
 func (d *driver) turn(history []store.Message) (bool, error) {
+	began := time.Now()
 	req, err := d.request(history)
 	if err != nil {
 		return false, err
 	}
-	var resp api.Message
-	var metrics api.Metrics
+	t := store.Turn{ToolMode: d.mode}
 	start := time.Now()
-	err = d.chat(req, func() api.ChatResponseFunc {
-		// A retried call starts its answer afresh.
-		resp, metrics = api.Message{}, api.Metrics{}
-		return func(r api.ChatResponse) error {
-			if r.Message.Content != "" {
-				d.e.hub.Publish(Event{Type: "token", RunID: d.run.ID, TeamID: d.run.TeamID, Token: r.Message.Content})
-			}
-			resp.Content += r.Message.Content
-			resp.Thinking += r.Message.Thinking
-			resp.ToolCalls = append(resp.ToolCalls, r.Message.ToolCalls...)
-			if r.Done {
-				metrics = r.Metrics
-			}
-			return nil
-		}
-	})
-	if err != nil {
-		return false, err
-	}
-	t := store.Turn{Text: resp.Content, Thinking: resp.Thinking, ToolMode: "native", PromptTokens: int64(metrics.PromptEvalCount),
-		OutputTokens: int64(metrics.EvalCount), ModelMs: time.Since(start).Milliseconds()}
-	for _, c := range resp.ToolCalls {
-		id := c.ID
-		if id == "" {
-			id = "call_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16]
-		}
-		args, err := json.Marshal(c.Function.Arguments)
+	var modelTotal time.Duration // what Ollama says its own work took
+	var resp api.Message
+	for grown := false; ; grown = true {
+		var done api.ChatResponse
+		resp, done, err = d.chat(req)
 		if err != nil {
-			return false, fmt.Errorf("tool call arguments: %w", err)
+			return false, err
 		}
-		t.Calls = append(t.Calls, store.ToolCall{ID: id, Name: c.Function.Name, Arguments: args})
+		t.PromptTokens += int64(done.PromptEvalCount)
+		t.OutputTokens += int64(done.EvalCount)
+		t.Model.Turns++
+		modelTotal += done.TotalDuration
+		t.Model.TotalMs += done.TotalDuration.Milliseconds()
+		t.Model.LoadMs += done.LoadDuration.Milliseconds()
+		t.Model.PromptEvalMs += done.PromptEvalDuration.Milliseconds()
+		t.Model.EvalMs += done.EvalDuration.Milliseconds()
+		if d.mode != ToolModeConstrained || done.DoneReason != "length" {
+			break
+		}
+		// A constrained answer cut off by the output limit is unfinished JSON: never a
+		// call. It gets one more chance with room to finish.
+		limit := done.EvalCount
+		if n, ok := d.setup.Options["num_predict"].(float64); ok {
+			limit = int(n)
+		}
+		if grown {
+			return false, &runError{fmt.Sprintf("model %q reached its output limit (num_predict %d) twice before finishing its JSON answer (tool_mode constrained), so nothing was recorded for the turn: raise options.num_predict in the setup, or choose a model that answers more briefly", req.Model, limit)}
+		}
+		d.log.Info("constrained answer hit the output limit; asking again with more room", "num_predict", limit)
+		req.Options = maps.Clone(req.Options)
+		req.Options["num_predict"] = max(2*limit, 256)
+	}
+	t.ModelMs = time.Since(start).Milliseconds()
+	t.Thinking = resp.Thinking
+	newID := func() string { return "call_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:16] }
+	if d.mode == ToolModeConstrained {
+		final, isFinal, call := parseConstrained(resp.Content)
+		if isFinal {
+			t.Text = final
+		} else {
+			t.Calls = append(t.Calls, store.ToolCall{ID: newID(), Name: call.name, Arguments: call.args})
+		}
+	} else {
+		t.Text = resp.Content
+		for _, c := range resp.ToolCalls {
+			id := c.ID
+			if id == "" {
+				id = newID()
+			}
+			args, err := json.Marshal(c.Function.Arguments)
+			if err != nil {
+				return false, fmt.Errorf("tool call arguments: %w", err)
+			}
+			t.Calls = append(t.Calls, store.ToolCall{ID: id, Name: c.Function.Name, Arguments: args})
+		}
 	}
 	t.Final = len(t.Calls) == 0
 	ms, err := d.e.st.RecordTurn(d.ctx, d.run.ID, d.owner, t)
@@ -345,41 +402,74 @@ func (d *driver) turn(history []store.Message) (bool, error) {
 	for i := range ms {
 		d.e.hub.Publish(Event{Type: "message", RunID: d.run.ID, TeamID: d.run.TeamID, Message: &ms[i]})
 	}
+	// took minus model_total is what docket (and the wire) added to the model's work.
+	d.log.Debug("model turn", "tool_mode", d.mode, "took", time.Since(began), "model_total", modelTotal, "calls", len(t.Calls))
 	return t.Final, nil
 }
 
-// chat calls the model, retrying failures that may pass (backend down, 5xx, a stream
-// cut short) with backoff. start gives each attempt a fresh response callback.
-func (d *driver) chat(req *api.ChatRequest, start func() api.ChatResponseFunc) error {
+// chat makes one model call, streaming its text to the run's listeners (in constrained
+// mode, the text of a final answer, not its JSON), and returns the whole answer and the
+// closing chunk, which carries Ollama's metrics and done_reason.
+func (d *driver) chat(req *api.ChatRequest) (api.Message, api.ChatResponse, error) {
+	var resp api.Message
+	var last api.ChatResponse
+	err := d.retry(req.Model, d.e.metrics.modelCalls.WithLabelValues, func() error {
+		// A retried call starts its answer afresh.
+		resp, last = api.Message{}, api.ChatResponse{}
+		var final finalStream
+		err := d.e.cfg.Model.Chat(d.ctx, req, func(r api.ChatResponse) error {
+			token := r.Message.Content
+			if d.mode == ToolModeConstrained {
+				token = final.feed(token)
+			}
+			if token != "" {
+				d.e.hub.Publish(Event{Type: "token", RunID: d.run.ID, TeamID: d.run.TeamID, Token: token})
+			}
+			resp.Content += r.Message.Content
+			resp.Thinking += r.Message.Thinking
+			resp.ToolCalls = append(resp.ToolCalls, r.Message.ToolCalls...)
+			if r.Done {
+				last = r
+			}
+			return nil
+		})
+		if err == nil && !last.Done {
+			// Ollama can end a stream without its final chunk (e.g. a runaway repeat).
+			return &ModelError{Msg: fmt.Sprintf("model %q stopped answering before it finished", req.Model), Retryable: true}
+		}
+		return err
+	})
+	return resp, last, err
+}
+
+// retry runs a model call until it succeeds, fails for good, or the retries for
+// failures that may pass (backend down, 5xx, a stream cut short) run out, with backoff.
+// observe, when set, gives the histogram each attempt's duration goes to by outcome.
+func (d *driver) retry(modelName string, observe func(...string) prometheus.Observer, call func() error) error {
+	if observe == nil {
+		observe = func(...string) prometheus.Observer { return prometheus.ObserverFunc(func(float64) {}) }
+	}
 	backoff := d.e.cfg.ModelBackoff
 	for attempt := 0; ; attempt++ {
-		done := false
-		fn := start()
 		began := time.Now()
-		err := d.e.cfg.Model.Chat(d.ctx, req, func(r api.ChatResponse) error {
-			done = done || r.Done
-			return fn(r)
-		})
+		err := call()
 		if d.ctx.Err() != nil {
 			return d.ctx.Err()
 		}
 		took := time.Since(began).Seconds()
-		var me *ModelError
-		switch {
-		case err == nil && done:
-			d.e.metrics.modelCalls.WithLabelValues("ok").Observe(took)
+		if err == nil {
+			observe("ok").Observe(took)
 			return nil
-		case err == nil:
-			// Ollama can end a stream without its final chunk (e.g. a runaway repeat).
-			me = &ModelError{Msg: fmt.Sprintf("model %q stopped answering before it finished", req.Model), Retryable: true}
-		default:
-			me = classify(err, d.e.cfg.ModelHost, req.Model)
+		}
+		var me *ModelError
+		if !errors.As(err, &me) {
+			me = classify(err, d.e.cfg.ModelHost, modelName)
 		}
 		if !me.Retryable || attempt >= d.e.cfg.ModelRetries {
-			d.e.metrics.modelCalls.WithLabelValues("failed").Observe(took)
+			observe("failed").Observe(took)
 			return me
 		}
-		d.e.metrics.modelCalls.WithLabelValues("retried").Observe(took)
+		observe("retried").Observe(took)
 		d.log.Warn("model call failed; retrying", "attempt", attempt+1, "err", me.Msg)
 		t := time.NewTimer(backoff)
 		select {
@@ -392,9 +482,34 @@ func (d *driver) chat(req *api.ChatRequest, start func() api.ChatResponseFunc) e
 	}
 }
 
+// toolMode is how this run asks for tool calls: the mode it already used (a run keeps
+// one), else the setup's, with auto settled by the model's capabilities.
+func (d *driver) toolMode() (string, error) {
+	if m := deref(d.run.ToolMode); m == ToolModeNative || m == ToolModeConstrained {
+		return m, nil
+	}
+	mode := d.setup.Options.ToolMode()
+	if mode != ToolModeAuto {
+		return mode, nil
+	}
+	name := d.setup.Models.Agent.Model
+	if m, ok := d.e.modes.get(name); ok {
+		return m, nil
+	}
+	err := d.retry(name, nil, func() error {
+		var err error
+		mode, _, err = AutoToolMode(d.ctx, d.e.cfg.Model, name)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	d.e.modes.put(name, mode)
+	return mode, nil
+}
+
 // request builds the chat request: the SOP, the conversation, the tools and options.
 func (d *driver) request(history []store.Message) (*api.ChatRequest, error) {
-	tools := apiTools(d.tools)
 	msgs := sopMessages(d.setup.Input)
 	for _, m := range history {
 		switch {
@@ -426,9 +541,22 @@ func (d *driver) request(history []store.Message) (*api.ChatRequest, error) {
 	}
 	msgs = fitContext(msgs, numCtx)
 	stream := true
-	req := &api.ChatRequest{Model: d.setup.Models.Agent.Model, Messages: msgs, Stream: &stream, Tools: tools, Options: map[string]any{"num_ctx": numCtx}}
+	req := &api.ChatRequest{Model: d.setup.Models.Agent.Model, Messages: msgs, Stream: &stream, Options: map[string]any{"num_ctx": numCtx}}
+	if d.mode == ToolModeConstrained {
+		req.Format = d.format
+		req.Messages = constrainedMessages(msgs, d.protocol)
+	} else {
+		tools, err := apiTools(d.tools, d.setup, d.schemas)
+		if err != nil {
+			return nil, err
+		}
+		req.Tools = tools
+	}
 	if d.setup.Temperature != nil {
 		req.Options["temperature"] = *d.setup.Temperature
+	}
+	if n, ok := d.setup.Options["num_predict"].(float64); ok {
+		req.Options["num_predict"] = int(n)
 	}
 	think, _ := d.setup.Options["think"].(bool)
 	req.Think = &api.ThinkValue{Value: think}

@@ -5,6 +5,7 @@ package runtime
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -27,13 +28,14 @@ type SetupData struct {
 	Skills    []string    `json:"skills" required:"false" nullable:"true"`
 	Plugins   []string    `json:"plugins" required:"false" nullable:"true" doc:"Accepted for compatibility; docket has no plugins."`
 	SubAgents []string    `json:"subAgents" required:"false" nullable:"true" doc:"Assignments this one may delegate to (ids in the same team)."`
-	Options   Options     `json:"options,omitempty" doc:"Model options. docket reads num_ctx (default 16384), think (default false) and tool_mode (native, constrained or auto); other keys are kept and ignored."`
+	Options   Options     `json:"options,omitempty" doc:"Model options. docket reads num_ctx (default 16384), num_predict (the model's own default), think (default false), tool_mode (native: Ollama's tool calling; constrained: one JSON object per turn enforced with a JSON schema, for models without a tool template; auto, the default: native when the model reports the tools capability) and tool_choice (auto, the default: a tool call or a final answer; required: a tool call every turn; or one tool's name: that tool every turn; anything but auto needs tool_mode constrained). Other keys are kept and ignored."`
 
-	Tools         []string        `json:"tools,omitempty" doc:"Enabled built-in tool names (and <connection>__<tool> MCP tools). Absent: every built-in tool that needs no configuration."`
-	Approval      *ApprovalPolicy `json:"approval,omitempty" doc:"Gates the runtime enforces before tools run."`
-	MaxTurns      *int            `json:"max_turns,omitempty" minimum:"1" maximum:"1000" doc:"Model turns before the run fails; default 40."`
-	Temperature   *float64        `json:"temperature,omitempty" minimum:"0" maximum:"2"`
-	HTTPAllowlist []string        `json:"http_allowlist,omitempty" doc:"Hosts http_request may call (example.com or *.example.com, optional :port)."`
+	Tools         []string                  `json:"tools,omitempty" doc:"Enabled built-in tool names (and <connection>__<tool> MCP tools). Absent: every built-in tool that needs no configuration."`
+	Approval      *ApprovalPolicy           `json:"approval,omitempty" doc:"Gates the runtime enforces before tools run."`
+	MaxTurns      *int                      `json:"max_turns,omitempty" minimum:"1" maximum:"1000" doc:"Model turns before the run fails; default 40."`
+	Temperature   *float64                  `json:"temperature,omitempty" minimum:"0" maximum:"2"`
+	HTTPAllowlist []string                  `json:"http_allowlist,omitempty" doc:"Hosts http_request may call (example.com or *.example.com, optional :port)."`
+	ToolArguments map[string]ArgumentBounds `json:"tool_arguments,omitempty" doc:"Narrower bounds for tools' arguments: tool → argument → keywords (enum, const, minLength, maxLength, minimum, maximum, minItems, maxItems) merged into the tool's schema. Calls outside them get a tool error; in constrained mode the model cannot write them."`
 }
 
 // Options is the free-form options object; docket validates the keys it uses.
@@ -81,8 +83,15 @@ var BuiltinTools = []string{
 	"http_request",
 }
 
-// ToolModes are the ways the runtime can ask a model for tool calls.
-var ToolModes = []string{"native", "constrained", "auto"}
+// Tool modes: how the runtime asks a model for tool calls (DESIGN §5.1).
+const (
+	ToolModeNative      = "native"
+	ToolModeConstrained = "constrained"
+	ToolModeAuto        = "auto"
+)
+
+// ToolModes are the values options.tool_mode takes.
+var ToolModes = []string{ToolModeNative, ToolModeConstrained, ToolModeAuto}
 
 var (
 	modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
@@ -150,6 +159,14 @@ func (c *SetupConfig) Normalize() error {
 			return fail("approval.on_expiry", "%q: want deny (the model is told the call was denied) or fail (the run fails)", a.OnExpiry)
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(d.ToolArguments)) {
+		if err := checkBounds(name, d.ToolArguments[name]); err != nil {
+			return fail("tool_arguments."+name, "%s", err)
+		}
+	}
+	if choice := d.Options.ToolChoice(); choice != "auto" && choice != "required" && d.Tools != nil && !slices.Contains(d.Tools, choice) {
+		return fail("options.tool_choice", "%q is not among the enabled tools: add it to tools, or choose auto or required", choice)
+	}
 	for i, h := range d.HTTPAllowlist {
 		if !hostRule.MatchString(h) {
 			return fail(fmt.Sprintf("http_allowlist[%d]", i), "%q is not a host: write example.com, *.example.com or example.com:8443 (no scheme or path)", h)
@@ -208,10 +225,71 @@ func checkOptions(o Options) error {
 			return &FieldError{Field: "options.think", Msg: fmt.Sprintf("%v must be true or false", v)}
 		}
 	}
+	if v, ok := o["num_predict"]; ok {
+		n, isNum := v.(float64)
+		if !isNum || n != float64(int(n)) || n < 16 || n > 1<<17 {
+			return &FieldError{Field: "options.num_predict", Msg: fmt.Sprintf("%v must be a whole number from 16 to 131072", v)}
+		}
+	}
 	if v, ok := o["tool_mode"]; ok {
 		s, _ := v.(string)
 		if !slices.Contains(ToolModes, s) {
 			return &FieldError{Field: "options.tool_mode", Msg: fmt.Sprintf("%v must be one of %s", v, strings.Join(ToolModes, ", "))}
+		}
+	}
+	if v, ok := o["tool_choice"]; ok {
+		s, _ := v.(string)
+		if s != "auto" && s != "required" && checkTool(s) != nil {
+			return &FieldError{Field: "options.tool_choice", Msg: fmt.Sprintf("%v must be auto, required or the name of a tool", v)}
+		}
+		if s != "auto" && o.ToolMode() != ToolModeConstrained {
+			return &FieldError{Field: "options.tool_choice", Msg: fmt.Sprintf("%q needs tool_mode constrained (Ollama's native tool calling cannot force a call): set options.tool_mode to constrained, or tool_choice to auto", s)}
+		}
+	}
+	return nil
+}
+
+// ToolMode is options.tool_mode, auto when unset.
+func (o Options) ToolMode() string {
+	if s, _ := o["tool_mode"].(string); s != "" {
+		return s
+	}
+	return ToolModeAuto
+}
+
+// ToolChoice is options.tool_choice, auto when unset.
+func (o Options) ToolChoice() string {
+	if s, _ := o["tool_choice"].(string); s != "" {
+		return s
+	}
+	return "auto"
+}
+
+// checkBounds checks a setup's argument bounds for one tool.
+func checkBounds(tool string, b ArgumentBounds) error {
+	if err := checkTool(tool); err != nil {
+		return err
+	}
+	for _, arg := range slices.Sorted(maps.Keys(b)) {
+		for _, k := range slices.Sorted(maps.Keys(b[arg])) {
+			v := b[arg][k]
+			switch k {
+			case "enum":
+				if vals, ok := v.([]any); !ok || len(vals) == 0 {
+					return fmt.Errorf("%s.enum must be a non-empty list of allowed values", arg)
+				}
+			case "const":
+			case "minLength", "maxLength", "minItems", "maxItems":
+				if n, ok := v.(float64); !ok || n < 0 || n != float64(int(n)) {
+					return fmt.Errorf("%s.%s: %v must be a whole number, 0 or more", arg, k, v)
+				}
+			case "minimum", "maximum":
+				if _, ok := v.(float64); !ok {
+					return fmt.Errorf("%s.%s: %v must be a number", arg, k, v)
+				}
+			default:
+				return fmt.Errorf("%s.%s: unknown keyword; use %s", arg, k, strings.Join(boundKeywords, ", "))
+			}
 		}
 	}
 	return nil

@@ -35,7 +35,8 @@ type Tool struct {
 
 	// api is how Ollama is told about the tool, decoded once at registration: decoding
 	// the schema on every turn was a tenth of the case pipeline's CPU.
-	api api.Tool
+	api    api.Tool
+	schema jsonObject // Schema, parsed with its key order kept
 }
 
 // Call is one execution of a tool on behalf of a run.
@@ -67,6 +68,11 @@ func (r *Registry) Register(t *Tool) {
 		panic("runtime: tool " + t.Name + " has an invalid schema: " + err.Error())
 	}
 	t.api = api.Tool{Type: "function", Function: api.ToolFunction{Name: t.Name, Description: t.Description, Parameters: params}}
+	schema, err := parseSchema(t.Schema)
+	if err != nil {
+		panic("runtime: tool " + t.Name + " has an invalid schema: " + err.Error())
+	}
+	t.schema = schema
 	r.tools[t.Name] = t
 }
 
@@ -103,13 +109,32 @@ func (r *Registry) Enabled(d SetupData) []*Tool {
 	return out
 }
 
-// apiTools is how Ollama is told about tools.
-func apiTools(ts []*Tool) api.Tools {
+// argumentSchema is the schema a setup's calls of t are held to: the tool's own, with
+// the setup's bounds for it (tool_arguments) merged in.
+func (t *Tool) argumentSchema(d SetupData) jsonObject {
+	return narrow(t.schema, d.ToolArguments[t.Name])
+}
+
+// apiTools is how Ollama is told about tools in native mode: as registered, unless the
+// setup bounds a tool's arguments (then its narrowed schema, decoded for this run).
+func apiTools(ts []*Tool, d SetupData, schemas map[string]jsonObject) (api.Tools, error) {
 	out := make(api.Tools, 0, len(ts))
 	for _, t := range ts {
-		out = append(out, t.api)
+		if len(d.ToolArguments[t.Name]) == 0 {
+			out = append(out, t.api)
+			continue
+		}
+		raw, err := json.Marshal(schemas[t.Name])
+		if err != nil {
+			return nil, fmt.Errorf("tool %s schema: %w", t.Name, err)
+		}
+		var params api.ToolFunctionParameters
+		if err := json.Unmarshal(raw, &params); err != nil {
+			return nil, fmt.Errorf("tool %s schema: %w", t.Name, err)
+		}
+		out = append(out, api.Tool{Type: "function", Function: api.ToolFunction{Name: t.Name, Description: t.Description, Parameters: params}})
 	}
-	return out
+	return out, nil
 }
 
 // canonicalArgs is the one byte form of a call's arguments: parsed and re-encoded, which

@@ -131,10 +131,22 @@ type Turn struct {
 	PromptTokens int64
 	OutputTokens int64
 	ModelMs      int64
+	// Model is what the model reported for this turn (Turns is 1).
+	Model ModelUsage
 	// ToolMode is how the model was asked for tool calls; the run keeps the first one.
 	ToolMode string
 	// Final ends the run as completed in the same transaction (a turn without calls).
 	Final bool
+}
+
+// ModelUsage is what Ollama reports about its own work (its durations, in ms), summed
+// over Turns model calls.
+type ModelUsage struct {
+	Turns        int64
+	TotalMs      int64
+	LoadMs       int64
+	PromptEvalMs int64
+	EvalMs       int64
 }
 
 // IdempotencyKey is the key a tool call's side effects carry (DESIGN §5.5), stable across
@@ -171,8 +183,12 @@ func (s *Store) RecordTurn(ctx context.Context, runID, owner string, t Turn) ([]
 				return fmt.Errorf("ledger %s: %w", c.ID, err)
 			}
 		}
+		u := t.Model
 		if _, err := tx.ExecContext(ctx, `UPDATE runs SET prompt_tokens = prompt_tokens + ?, output_tokens = output_tokens + ?, model_ms = model_ms + ?,
-			tool_mode = coalesce(tool_mode, ?) WHERE id = ?`, t.PromptTokens, t.OutputTokens, t.ModelMs, optional(t.ToolMode), runID); err != nil {
+			model_turns = model_turns + ?, total_duration_ms = total_duration_ms + ?, load_duration_ms = load_duration_ms + ?,
+			prompt_eval_duration_ms = prompt_eval_duration_ms + ?, eval_duration_ms = eval_duration_ms + ?,
+			tool_mode = coalesce(tool_mode, ?) WHERE id = ?`, t.PromptTokens, t.OutputTokens, t.ModelMs,
+			u.Turns, u.TotalMs, u.LoadMs, u.PromptEvalMs, u.EvalMs, optional(t.ToolMode), runID); err != nil {
 			return err
 		}
 		if t.Final {

@@ -43,11 +43,13 @@ type Run struct {
 	PromptTokens      int64
 	OutputTokens      int64
 	ModelMs           int64
-	UserMessages      int
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
-	StartedAt         *time.Time
-	CompletedAt       *time.Time
+	// Model is what the model reported, summed over the run's turns.
+	Model        ModelUsage
+	UserMessages int
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	StartedAt    *time.Time
+	CompletedAt  *time.Time
 }
 
 // Ended reports whether the run is in a final state (it may still be resumed by a message).
@@ -71,6 +73,7 @@ type NewRun struct {
 const runCols = `r.id, r.team_id, r.agent_id, a.name, r.build_id, r.run_number, r.status, r.source, r.title, r.sandbox_id, r.case_id,
 	r.parent_run_id, r.handover_from_run_id, r.webhook_url, r.error, r.user_id, r.api_key_id, r.attempt, r.tool_mode,
 	r.prompt_tokens, r.output_tokens, r.model_ms,
+	r.model_turns, r.total_duration_ms, r.load_duration_ms, r.prompt_eval_duration_ms, r.eval_duration_ms,
 	(SELECT count(*) FROM run_messages m WHERE m.run_id = r.id AND m.role = 'user'),
 	r.created_at, r.updated_at, r.started_at, r.completed_at`
 
@@ -83,6 +86,7 @@ func scanRun(sc scanner) (Run, error) {
 	var started, completed sql.NullInt64
 	err := sc.Scan(&r.ID, &r.TeamID, &r.AgentID, &r.AgentName, &r.BuildID, &r.RunNumber, &r.Status, &r.Source, &r.Title, &sandbox, &caseID,
 		&parent, &handover, &r.WebhookURL, &errText, &user, &key, &r.Attempt, &mode, &r.PromptTokens, &r.OutputTokens, &r.ModelMs,
+		&r.Model.Turns, &r.Model.TotalMs, &r.Model.LoadMs, &r.Model.PromptEvalMs, &r.Model.EvalMs,
 		&r.UserMessages, &created, &updated, &started, &completed)
 	if err != nil {
 		return Run{}, err

@@ -30,7 +30,13 @@ type RunPath struct {
 type usageJSON struct {
 	PromptTokens int64 `json:"prompt_tokens"`
 	OutputTokens int64 `json:"output_tokens"`
-	ModelMs      int64 `json:"model_ms" doc:"Time spent in model calls."`
+	ModelMs      int64 `json:"model_ms" doc:"Time spent in model calls, as docket measured it."`
+	ModelTurns   int64 `json:"model_turns" doc:"Model calls the run made."`
+	// What the model reported about its own work, summed over the run's model calls.
+	TotalDurationMs      int64 `json:"total_duration_ms" doc:"Ollama's total_duration: model_ms minus this is what transport and streaming cost."`
+	LoadDurationMs       int64 `json:"load_duration_ms" doc:"Ollama's load_duration: loading the model into memory."`
+	PromptEvalDurationMs int64 `json:"prompt_eval_duration_ms" doc:"Ollama's prompt_eval_duration: reading the prompt."`
+	EvalDurationMs       int64 `json:"eval_duration_ms" doc:"Ollama's eval_duration: generating the answer."`
 }
 
 // RunJSON is a run (Job) as startRun and getRun return it: the reference's fields plus
@@ -79,7 +85,9 @@ func (s *Server) runOut(ctx context.Context, r store.Run) RunJSON {
 		StartedAt: tsPtr(r.StartedAt), CompletedAt: tsPtr(r.CompletedAt), CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt),
 		HumanInTheLoopEnabled: s.humanInTheLoop(ctx, r), Title: r.Title, RunNumber: r.RunNumber, CaseID: r.CaseID,
 		ParentRunID: r.ParentRunID, HandoverFromRunID: r.HandoverFromRunID, Error: r.Error, ToolMode: r.ToolMode, Attempt: r.Attempt,
-		Usage: usageJSON{PromptTokens: r.PromptTokens, OutputTokens: r.OutputTokens, ModelMs: r.ModelMs}, Artifacts: []fileJSON{}}
+		Usage: usageJSON{PromptTokens: r.PromptTokens, OutputTokens: r.OutputTokens, ModelMs: r.ModelMs, ModelTurns: r.Model.Turns,
+			TotalDurationMs: r.Model.TotalMs, LoadDurationMs: r.Model.LoadMs, PromptEvalDurationMs: r.Model.PromptEvalMs, EvalDurationMs: r.Model.EvalMs},
+		Artifacts: []fileJSON{}}
 }
 
 // humanInTheLoop reports whether the run's setup can stop for a person: it offers a

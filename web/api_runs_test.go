@@ -775,8 +775,12 @@ func TestStreamRunEvents(t *testing.T) {
 		return resp
 	}
 	resp := open("")
+	// The model may answer only once the stream has sent its backlog and status: before
+	// that, the status it reads could already be the end, and no token would follow.
+	// (Nothing more is sent until the release, so the first read takes no later event.)
+	evs := readEvents(t, resp.Body, func(e sseEvent) bool { return e.event == "status" })
 	j.fake.Release()
-	evs := readEvents(t, resp.Body, func(e sseEvent) bool { return e.event == "status" && strings.Contains(e.data, `"completed"`) })
+	evs = append(evs, readEvents(t, resp.Body, func(e sseEvent) bool { return e.event == "status" && strings.Contains(e.data, `"completed"`) })...)
 	var tokens strings.Builder
 	var final string
 	for _, e := range evs {

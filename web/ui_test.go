@@ -262,7 +262,7 @@ func TestUIRefusesCrossOriginChanges(t *testing.T) {
 func TestUIViewerCannotDecide(t *testing.T) {
 	t.Parallel()
 	j := newJobs(t, nil)
-	j.fake.On(testkit.LastUserContains("pay")).CallTool("request_human_approval", map[string]any{"title": "Pay 900 EUR"})
+	j.fake.On(testkit.LastUserContains("pay")).CallTool("request_human_approval", map[string]any{"title": "Pay 900 EUR", "description": "Invoice 4711 is due."})
 	run := j.start(t, j.member, j.assignment(t, "x", nil), "pay the invoice")
 	gate := field(t, j.waitRun(t, run, "waiting"), "pending_human_request", "id").(string)
 

@@ -88,6 +88,7 @@ type FakeOllama struct {
 	rules      []*ChatRule // append-only, so handlers may range over a snapshot
 	def        *ChatRule
 	count      int           // chat requests received
+	shows      int           // /api/show requests received
 	requests   [][]byte      // raw chat bodies in arrival order; decoded afresh by Requests
 	discard    bool          // SetRecording(false): keep no bodies
 	arrived    chan struct{} // closed and replaced on every arrival, to wake WaitRequests
@@ -204,6 +205,13 @@ func (f *FakeOllama) ChatCount() int {
 	return f.count
 }
 
+// ShowCount is the number of /api/show requests received so far.
+func (f *FakeOllama) ShowCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.shows
+}
+
 // SetRecording turns keeping request bodies for Requests on (the default) or off.
 // Benchmarks making many calls turn it off to keep memory flat; ChatCount,
 // WaitRequests and OnArrival work either way.
@@ -279,6 +287,7 @@ type ChatRule struct {
 	failStatus int
 	failMsg    string
 	unfinished bool
+	doneReason string
 }
 
 func (r *ChatRule) edit(fn func()) *ChatRule {
@@ -292,6 +301,22 @@ func (r *ChatRule) edit(fn func()) *ChatRule {
 // Reply sets the text of the answer.
 func (r *ChatRule) Reply(text string) *ChatRule {
 	return r.edit(func() { r.reply.Content = text })
+}
+
+// ReplyJSON sets the text of the answer to v encoded as JSON: a structured answer to a
+// request with "format", sent as is.
+func (r *ChatRule) ReplyJSON(v any) *ChatRule {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("testkit: ReplyJSON: " + err.Error())
+	}
+	return r.Reply(string(b))
+}
+
+// DoneReason sets the done_reason of the answer's closing chunk ("stop" by default), e.g.
+// "length" for an answer cut off by num_predict.
+func (r *ChatRule) DoneReason(reason string) *ChatRule {
+	return r.edit(func() { r.doneReason = reason })
 }
 
 // Think sets the thinking text, sent only when the request enables thinking (think
@@ -522,6 +547,9 @@ func (f *FakeOllama) ps(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (f *FakeOllama) show(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	f.shows++
+	f.mu.Unlock()
 	var req api.ShowRequest
 	if ok := decodeBody(w, r, &req); !ok {
 		return
@@ -688,6 +716,19 @@ func (f *FakeOllama) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	answer := script.reply
 	answer.Role = "assistant"
+	if len(req.Format) > 0 && string(req.Format) != "null" && !json.Valid([]byte(answer.Content)) {
+		// A grammar-constrained model always writes JSON for the schema: an answer
+		// scripted as plain text becomes the smallest value the schema allows, its free
+		// strings filled with that text (the default "done" becomes {"final":"done"} for
+		// docket's constrained schema).
+		content, err := formatInstance(req.Format, answer.Content)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		answer.Content = content
+	}
+	doneReason := cmp.Or(script.doneReason, "stop")
 	if !thinks {
 		answer.Thinking = ""
 	}
@@ -717,7 +758,7 @@ func (f *FakeOllama) chat(w http.ResponseWriter, r *http.Request) {
 		}
 		resp := api.ChatResponse{Model: req.Model, CreatedAt: time.Now().UTC(), Message: answer}
 		if !script.unfinished {
-			resp.Done, resp.DoneReason = true, "stop"
+			resp.Done, resp.DoneReason = true, doneReason
 			resp.Metrics = metrics(&req, len(chunks), start, loaded)
 		}
 		writeJSON(w, http.StatusOK, resp)
@@ -728,7 +769,7 @@ func (f *FakeOllama) chat(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	if !script.unfinished {
-		chunks = append(chunks, api.ChatResponse{Model: req.Model, Message: api.Message{Role: "assistant"}, Done: true, DoneReason: "stop"})
+		chunks = append(chunks, api.ChatResponse{Model: req.Model, Message: api.Message{Role: "assistant"}, Done: true, DoneReason: doneReason})
 	}
 	for _, c := range chunks {
 		if err := f.sleep(r.Context(), delay); err != nil {
@@ -773,6 +814,7 @@ type scripted struct {
 	failStatus int
 	failMsg    string
 	unfinished bool
+	doneReason string
 }
 
 // take counts a use of the rule and copies its answer, unless it has none yet or its
@@ -786,7 +828,7 @@ func (r *ChatRule) take() (scripted, bool) {
 	r.hits++
 	reply := r.reply
 	reply.ToolCalls = slices.Clone(reply.ToolCalls)
-	return scripted{reply: reply, fn: r.fn, failStatus: r.failStatus, failMsg: r.failMsg, unfinished: r.unfinished}, true
+	return scripted{reply: reply, fn: r.fn, failStatus: r.failStatus, failMsg: r.failMsg, unfinished: r.unfinished, doneReason: r.doneReason}, true
 }
 
 // resolve runs a ReplyFunc, so the answer is in reply.
