@@ -565,7 +565,8 @@ func TestIntakeRefusesLinks(t *testing.T) {
 	}
 	for _, n := range []string{"outside.txt", "relative.txt", "dirlink"} {
 		errFile := filepath.Join(dir, "failed", n+".error.txt")
-		waitUntil(t, 10*time.Second, n+" refused", func() bool { return exists(errFile) })
+		// The reason is written before the link moves: wait for the move, the last step.
+		waitUntil(t, 10*time.Second, n+" refused", func() bool { return exists(filepath.Join(dir, "failed", n)) })
 		b, _ := os.ReadFile(errFile)
 		if !strings.Contains(string(b), "symbolic link") {
 			t.Errorf("%s: reason %q", n, b)
@@ -693,7 +694,7 @@ func TestDropFolderExample(t *testing.T) {
 	}
 	waitUntil(t, 10*time.Second, "the Inbox case", func() bool { return w.total(t, inbox) == 1 })
 	waitUntil(t, 10*time.Second, "7 order cases and broken.csv refused", func() bool {
-		return w.total(t, orders) == 7 && exists(filepath.Join(odir, "failed", "broken.csv.error.txt"))
+		return w.total(t, orders) == 7 && exists(filepath.Join(odir, "failed", "broken.csv")) // moved after its reason is written
 	})
 	if c := w.cases(t, inbox)[0]; c["title"] != "refund-request.txt" || !strings.Contains(c["data"].(string), "Charged twice for order #99182") {
 		t.Errorf("Inbox case = %v", c)
