@@ -77,6 +77,9 @@ func writeSSE(w io.Writer, event string, id int, data []byte) error {
 		fmt.Fprintf(&buf, "id: %d\n", id)
 	}
 	fmt.Fprintf(&buf, "event: %s\n", event)
+	// A lone CR ends an event stream line too: as data it would let a message's text start
+	// a field of its own (event:, id:), so every line ending becomes a data line break.
+	data = bytes.ReplaceAll(bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 	for line := range bytes.Lines(data) {
 		buf.WriteString("data: ")
 		buf.Write(bytes.TrimRight(line, "\r\n"))

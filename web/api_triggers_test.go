@@ -1,13 +1,16 @@
 package web_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -205,4 +208,45 @@ func TestTriggersResponseFieldsCoverReference(t *testing.T) {
 			return w.s.Do(t, "GET", "/v2/trigger-config/"+agent, w.viewer, nil)
 		}, 2},
 	})
+}
+
+// lockedBuffer is a log sink tests read while the server writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestWebhookTokenNotLogged: the hook URL's token is its credential, so the access log
+// names the delivery by the token's prefix (what listAgentTriggers shows), never the token.
+func TestWebhookTokenNotLogged(t *testing.T) {
+	var logs lockedBuffer
+	s := testkit.StartServer(t, testkit.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	agent, _ := createAgent(t, s, s.TeamID, s.OwnerKey, "Hooked", true)
+	tr := upsertTrigger(t, s, s.OwnerKey, agent, map[string]any{"integration_slug": "webhook", "trigger_type": "start_run"})
+	token := tr["token"].(string)
+	if r := s.Do(t, "POST", "/v2/hooks/"+token, "", `{"event":"x"}`); r.Status != 202 {
+		t.Fatalf("hook: %d %s", r.Status, r.Body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "path=/v2/hooks/"+token[:10]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no access log line for the delivery:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), token) {
+		t.Fatalf("the log carries the hook token:\n%s", logs.String())
+	}
 }

@@ -87,7 +87,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		elapsed := time.Since(start)
 		s.metrics.requests.WithLabelValues(route, http.StatusText(status)).Inc()
 		s.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
-		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", status,
+		attrs := []any{"method", r.Method, "path", logPath(r.URL.Path), "status", status,
 			"duration_ms", float64(elapsed.Microseconds()) / 1000, "request_id", info.id, "ip", clientIP(r)}
 		if info.actor != "" {
 			attrs = append(attrs, "actor", info.actor)
@@ -106,6 +106,15 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// logPath is a request path as the access log shows it: a hook URL's token is its
+// credential, so only its prefix (the token_prefix the API shows) is kept.
+func logPath(p string) string {
+	if token, ok := strings.CutPrefix(p, "/v2/hooks/"); ok && len(token) > 10 {
+		return "/v2/hooks/" + token[:10] + "…"
+	}
+	return p
 }
 
 // requestFrom returns the HTTP request of an operation, for the few handlers that read

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/a-h/templ"
 
@@ -251,9 +252,12 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, to, kind, text
 }
 
 // localPath accepts a same-site path to return to and falls back to def for anything
-// else, so a crafted link cannot send a person to another site after signing in.
+// else, so a crafted link cannot send a person to another site after signing in. Control
+// characters are refused too: browsers drop tabs and newlines from a Location, so
+// "/\t/evil.example" would reach them as "//evil.example".
 func localPath(p, def string) string {
-	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\\r\n") {
+	if p == "" || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsRune(p, '\\') ||
+		strings.ContainsFunc(p, unicode.IsControl) {
 		return def
 	}
 	return p

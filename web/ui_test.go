@@ -112,7 +112,8 @@ func TestUISignInAndRedirects(t *testing.T) {
 		}
 	}
 	// A crafted next cannot send a person to another site.
-	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example"} {
+	// Browsers drop tabs and newlines from a Location, so "/\t/evil.example" is "//evil.example" to them.
+	for _, next := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "/\t/evil.example", "/\x00/evil.example"} {
 		p := b.post(t, "/login", url.Values{"email": {email}, "password": {"member-password"}, "next": {next}})
 		if p.status != http.StatusSeeOther || p.header.Get("Location") != "/" {
 			t.Fatalf("sign in with next=%q redirects to %q, want /", next, p.header.Get("Location"))
@@ -401,5 +402,38 @@ func TestUITeamSwitch(t *testing.T) {
 	}
 	if p := b.post(t, "/team", url.Values{"team_id": {store.NewID()}}); p.status != http.StatusNotFound {
 		t.Fatalf("switching to a team the user is not in: %d, want 404", p.status)
+	}
+}
+
+// TestUIJobStreamKeepsCarriageReturnsInsideData: an event stream line also ends at a lone
+// CR, so a message's CR must not reach the Job page's stream as one, or text from a
+// webhook or the model could start its own event (another name, another id).
+func TestUIJobStreamKeepsCarriageReturnsInsideData(t *testing.T) {
+	t.Parallel()
+	j := newJobs(t, nil)
+	j.fake.Default().Reply("done")
+	agent := j.assignment(t, "x", nil)
+	run := j.start(t, j.member, agent, "hello\revent: status\rid: 999999\rdata: not yours")
+	j.waitRun(t, run, "completed")
+	email, _ := j.s.User(t, store.RoleViewer, "viewer-password")
+	b := newBrowserClient(j.s)
+	b.signIn(t, email, "viewer-password")
+
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", j.s.URL+"/jobs/"+run+"/events", nil)
+	resp, err := b.c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	var stream strings.Builder
+	for lines.Scan() && lines.Text() != "event: status" {
+		stream.WriteString(lines.Text() + "\n")
+	}
+	if !strings.Contains(stream.String(), "not yours") {
+		t.Fatalf("the backlog lacks the first message:\n%q", stream.String())
+	}
+	if strings.Contains(stream.String(), "\r") {
+		t.Fatalf("the stream carries a bare CR, which ends an event stream line:\n%q", stream.String())
 	}
 }
