@@ -50,6 +50,7 @@ func serveCmd(version string, serve ServeFunc) *cobra.Command {
 			default:
 				return fmt.Errorf("--log-format %q: want text or json", cfg.LogFormat)
 			}
+			TuneGC()
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return serve(ctx, cfg, cmd.OutOrStdout())
