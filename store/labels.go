@@ -135,20 +135,7 @@ func (s *Store) QueueLabelNames(ctx context.Context, team, queueID string, limit
 	if _, err := findQueue(ctx, s.r, team, queueID); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT "+labelCols+" FROM queue_labels l WHERE l.queue_id = ? ORDER BY l.key, l.value, l.id LIMIT ?", queueID, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []Label{}
-	for rows.Next() {
-		l, err := scanLabel(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, l)
-	}
-	return out, rows.Err()
+	return s.queryLabels(ctx, "SELECT "+labelCols+" FROM queue_labels l WHERE l.queue_id = ? ORDER BY l.key, l.value, l.id LIMIT ?", queueID, limit)
 }
 
 // labelTaken refuses a second label with the same key and value in a queue.
@@ -330,8 +317,13 @@ func (s *Store) ListCaseLabels(ctx context.Context, team, queueID, caseID string
 	if n == 0 {
 		return nil, notFound("case %s not found in queue %s", caseID, queueID)
 	}
-	rows, err := s.r.QueryContext(ctx, "SELECT "+labelCols+` FROM case_labels cl JOIN queue_labels l ON l.id = cl.label_id
+	return s.queryLabels(ctx, "SELECT "+labelCols+` FROM case_labels cl JOIN queue_labels l ON l.id = cl.label_id
 		WHERE cl.case_id = ? ORDER BY l.key, l.value, l.id LIMIT ? OFFSET ?`, caseID, limit, offset)
+}
+
+// queryLabels reads the labels a query selects (labelCols), never nil.
+func (s *Store) queryLabels(ctx context.Context, query string, args ...any) ([]Label, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
