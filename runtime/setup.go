@@ -30,7 +30,7 @@ type SetupData struct {
 	SubAgents []string    `json:"subAgents" required:"false" nullable:"true" doc:"Assignments this one may delegate to (ids in the same team)."`
 	Options   Options     `json:"options,omitempty" doc:"Model options. docket reads num_ctx (default 16384), num_predict (the model's own default), think (default false), tool_mode (native: Ollama's tool calling; constrained: one JSON object per turn enforced with a JSON schema, for models without a tool template; auto, the default: native when the model reports the tools capability) and tool_choice (auto, the default: a tool call or a final answer; required: a tool call every turn; or one tool's name: that tool every turn; anything but auto needs tool_mode constrained). Other keys are kept and ignored."`
 
-	Tools         []string                  `json:"tools,omitempty" doc:"Enabled built-in tool names (and <connection>__<tool> MCP tools). Absent: every built-in tool that needs no configuration."`
+	Tools         []string                  `json:"tools,omitzero" doc:"Enabled built-in tool names (and <connection>__<tool> MCP tools). Absent: every built-in tool that needs no configuration; an empty list: none (the model can only answer)."`
 	Approval      *ApprovalPolicy           `json:"approval,omitempty" doc:"Gates the runtime enforces before tools run."`
 	MaxTurns      *int                      `json:"max_turns,omitempty" minimum:"1" maximum:"1000" doc:"Model turns before the run fails; default 40."`
 	Temperature   *float64                  `json:"temperature,omitempty" minimum:"0" maximum:"2"`

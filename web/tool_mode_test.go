@@ -306,3 +306,21 @@ func TestConstrainedStreamsTheAnswerText(t *testing.T) {
 		t.Fatalf("streamed %q", tokens.String())
 	}
 }
+
+// TestEmptyToolListOffersNoTools: "tools": [] means no tools (the model can only answer),
+// not the default set; the stored Setup keeps the empty list.
+func TestEmptyToolListOffersNoTools(t *testing.T) {
+	j := newJobs(t, nil)
+	j.fake.Default().Reply("Just an answer.")
+	agent := j.assignment(t, "x", map[string]any{"tools": []string{}})
+	run := j.start(t, j.member, agent, "hello")
+	j.waitRun(t, run, "completed")
+	if reqs := j.fake.Requests(); len(reqs) != 1 || len(reqs[0].Tools) != 0 {
+		t.Fatalf("the model was offered tools: %v", reqs)
+	}
+	live := field(t, j.s.Do(t, "GET", "/v2/agents/"+agent, j.member, nil).JSON(t), "agent", "live_build_id").(string)
+	b := j.s.Do(t, "GET", "/v2/agents/"+agent+"/revisions/"+live, j.member, nil)
+	if got := jsonString(t, field(t, b.JSON(t), "build", "config", "data", "tools")); got != "[]" {
+		t.Fatalf("stored tools = %s, want []", got)
+	}
+}
