@@ -135,3 +135,12 @@ func (s *Store) Authenticate(ctx context.Context, raw string) (Principal, error)
 	}
 	return p, nil
 }
+
+// APIKeyActive reports whether key id is unrevoked and its user still in its team, read
+// only; open event streams re-check the key they were opened with.
+func (s *Store) APIKeyActive(ctx context.Context, id string) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM api_keys k JOIN memberships m ON m.team_id = k.team_id AND m.user_id = k.user_id
+		WHERE k.id = ? AND k.revoked_at IS NULL`, id).Scan(&n)
+	return n > 0, err
+}

@@ -116,22 +116,12 @@ func (s *Store) CreateSession(ctx context.Context, a Actor, lim SessionLimits, u
 // the session's team, so a demotion takes effect on the next request. A session idle
 // longer than lim.Idle or older than its absolute expiry is deleted and not found.
 func (s *Store) SessionPrincipal(ctx context.Context, raw string, lim SessionLimits) (Principal, error) {
-	var p Principal
-	var name sql.NullString
-	var seen, expires int64
-	h := hashKey(raw)
-	err := s.r.QueryRowContext(ctx, `SELECT se.user_id, u.email, u.name, se.team_id, m.role, se.last_seen_at, se.expires_at
-		FROM sessions se JOIN users u ON u.id = se.user_id JOIN memberships m ON m.team_id = se.team_id AND m.user_id = se.user_id
-		WHERE se.token_hash = ?`, h).Scan(&p.UserID, &p.Email, &name, &p.TeamID, &p.Role, &seen, &expires)
-	if err == sql.ErrNoRows {
-		return p, notFound("unknown session")
-	}
+	p, seen, ended, err := s.session(ctx, raw, lim)
 	if err != nil {
 		return p, err
 	}
-	p.Name = name.String
-	now := s.nowMs()
-	if now >= expires || now-seen >= lim.Idle.Milliseconds() {
+	h, now := hashKey(raw), s.nowMs()
+	if ended {
 		if _, err := s.w.ExecContext(ctx, "DELETE FROM sessions WHERE token_hash = ?", h); err != nil {
 			return p, err
 		}
@@ -144,6 +134,36 @@ func (s *Store) SessionPrincipal(ctx context.Context, raw string, lim SessionLim
 		}
 	}
 	return p, nil
+}
+
+// SessionActive is who a session still acts as, read only: it neither counts as use nor
+// cleans up. Open event streams re-check their session with it, so signing out (or being
+// removed from the team) ends them while an idle open tab does not keep a session alive.
+func (s *Store) SessionActive(ctx context.Context, raw string, lim SessionLimits) (Principal, error) {
+	p, _, ended, err := s.session(ctx, raw, lim)
+	if err == nil && ended {
+		return Principal{}, notFound("session expired")
+	}
+	return p, err
+}
+
+// session reads a session by its token: who it acts as, when it was last used, and
+// whether it has ended by time.
+func (s *Store) session(ctx context.Context, raw string, lim SessionLimits) (p Principal, seen int64, ended bool, err error) {
+	var name sql.NullString
+	var expires int64
+	err = s.r.QueryRowContext(ctx, `SELECT se.user_id, u.email, u.name, se.team_id, m.role, se.last_seen_at, se.expires_at
+		FROM sessions se JOIN users u ON u.id = se.user_id JOIN memberships m ON m.team_id = se.team_id AND m.user_id = se.user_id
+		WHERE se.token_hash = ?`, hashKey(raw)).Scan(&p.UserID, &p.Email, &name, &p.TeamID, &p.Role, &seen, &expires)
+	if err == sql.ErrNoRows {
+		return p, 0, false, notFound("unknown session")
+	}
+	if err != nil {
+		return p, 0, false, err
+	}
+	p.Name = name.String
+	now := s.nowMs()
+	return p, seen, now >= expires || now-seen >= lim.Idle.Milliseconds(), nil
 }
 
 // DeleteSession signs a session out server-side: its token stops working at once. The

@@ -16,8 +16,28 @@ import (
 	"docket/store"
 )
 
-// sseKeepAlive keeps idle streams from being cut by proxies and notices gone clients.
-const sseKeepAlive = 15 * time.Second
+// keepAlive is an event stream's periodic beat: it re-checks the credential the stream
+// was opened with (a revoked key, a signed-out or expired session, a member removed from
+// the team, a changed role end the stream: the client reconnects and is asked again) and
+// writes a comment so proxies keep the connection. false: end the stream.
+func (s *Server) keepAlive(ctx context.Context, w io.Writer, flush func()) bool {
+	p := principal(ctx)
+	if token, _ := ctx.Value(keySessionToken).(string); token != "" {
+		cur, err := s.store.SessionActive(ctx, token, s.sessionLimits())
+		if err != nil || cur.UserID != p.UserID || cur.TeamID != p.TeamID || cur.Role != p.Role {
+			return false
+		}
+	} else if p.APIKeyID != "" {
+		if ok, err := s.store.APIKeyActive(ctx, p.APIKeyID); err != nil || !ok {
+			return false
+		}
+	}
+	if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+		return false
+	}
+	flush()
+	return true
+}
 
 type statusEventJSON struct {
 	RunID  string  `json:"run_id"`
@@ -142,7 +162,7 @@ func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string,
 	if !catchUp() || !sendStatus("") {
 		return
 	}
-	ping := time.NewTicker(sseKeepAlive)
+	ping := time.NewTicker(s.cfg.KeepAlive)
 	defer ping.Stop()
 	for {
 		select {
@@ -151,10 +171,9 @@ func (s *Server) streamRun(ctx context.Context, w io.Writer, team, runID string,
 		case <-s.closing:
 			return
 		case <-ping.C:
-			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+			if !s.keepAlive(ctx, w, flush) {
 				return
 			}
-			flush()
 		case ev := <-sub.C:
 			if sub.Lagged.Swap(false) && !catchUp() {
 				return

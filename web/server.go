@@ -40,6 +40,9 @@ type Config struct {
 	// 12 h); SessionMax ends it this long after sign-in whatever (default 7 days).
 	SessionIdle time.Duration
 	SessionMax  time.Duration
+	// KeepAlive is how often an open event stream re-checks its credential and writes a
+	// keep-alive comment (default 15 s).
+	KeepAlive time.Duration
 	// LoginAttempts is how many failed sign-ins per minute one address may make for one
 	// email before it is told to wait (default 5).
 	LoginAttempts int
@@ -102,6 +105,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.SessionMax <= 0 {
 		cfg.SessionMax = 7 * 24 * time.Hour
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 15 * time.Second
 	}
 	if cfg.LoginAttempts <= 0 {
 		cfg.LoginAttempts = 5

@@ -63,7 +63,7 @@ func (s *Server) uiTeamEvents(w http.ResponseWriter, r *http.Request) {
 	if len(changed) > 0 {
 		timer = time.After(0)
 	}
-	ping := time.NewTicker(sseKeepAlive)
+	ping := time.NewTicker(s.cfg.KeepAlive)
 	defer ping.Stop()
 	for {
 		select {
@@ -72,10 +72,9 @@ func (s *Server) uiTeamEvents(w http.ResponseWriter, r *http.Request) {
 		case <-s.closing:
 			return
 		case <-ping.C:
-			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+			if !s.keepAlive(ctx, w, flush) {
 				return
 			}
-			flush()
 		case ev := <-sub.C:
 			if ev.TeamID != p.TeamID || ev.Type != "status" {
 				continue

@@ -437,3 +437,68 @@ func TestUIJobStreamKeepsCarriageReturnsInsideData(t *testing.T) {
 		t.Fatalf("the stream carries a bare CR, which ends an event stream line:\n%q", stream.String())
 	}
 }
+
+// TestStreamsEndWhenTheirCredentialEnds: an event stream re-checks the credential it was
+// opened with on every keep-alive, so signing out ends a dashboard stream and revoking a
+// key ends an API stream, instead of letting an open tab or client go on receiving.
+func TestStreamsEndWhenTheirCredentialEnds(t *testing.T) {
+	t.Parallel()
+	s := testkit.StartServer(t, testkit.Options{Web: func(c *web.Config) { c.KeepAlive = 20 * time.Millisecond }})
+	// stream opens path as c (with h as headers) and returns a channel that is closed
+	// when the stream ends, after it has seen three keep-alives while still authorized.
+	stream := func(c *http.Client, path string, h ...string) <-chan struct{} {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.URL+path, nil)
+		req.Header.Set("Accept", "text/event-stream")
+		for i := 0; i+1 < len(h); i += 2 {
+			req.Header.Set(h[i], h[i+1])
+		}
+		resp, err := c.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("open %s: %v %v", path, resp, err)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		for beats := 0; beats < 3 && sc.Scan(); {
+			if sc.Text() == ": keep-alive" {
+				beats++
+			}
+		}
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			defer resp.Body.Close()
+			io.Copy(io.Discard, resp.Body)
+		}()
+		return ended
+	}
+	wait := func(what string, ended <-chan struct{}) {
+		t.Helper()
+		select {
+		case <-ended:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the stream is still open", what)
+		}
+	}
+
+	email, _ := s.User(t, store.RoleMember, "member-password")
+	b := newBrowserClient(s)
+	b.signIn(t, email, "member-password")
+	ended := stream(b.c, "/events")
+	b.post(t, "/logout", url.Values{})
+	wait("after sign-out", ended)
+
+	key, _ := s.Member(t, store.RoleMember)
+	r := s.Do(t, "POST", "/v2/teams/"+s.TeamID+"/agents", s.OwnerKey, map[string]any{"name": "Streamed", "build": map[string]any{"name": "v1", "config": testkit.SetupConfig("x")}})
+	agent := r.JSON(t)["agent"].(map[string]any)["id"].(string)
+	r = s.Do(t, "POST", "/v2/teams/"+s.TeamID+"/runs", key, map[string]any{"agent_id": agent, "message": "hi"})
+	run := r.JSON(t)["run"].(map[string]any)["id"].(string)
+	ended = stream(http.DefaultClient, "/v2/runs/"+run+"/events", "Authorization", "Bearer "+key)
+	p, err := s.Store.Authenticate(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.RevokeAPIKey(context.Background(), store.Actor{TeamID: s.TeamID, Channel: "system", Operation: "test"}, s.TeamID, p.APIKeyID); err != nil {
+		t.Fatal(err)
+	}
+	wait("after the key was revoked", ended)
+}
