@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -202,22 +201,7 @@ type caseEvent struct {
 // records (DESIGN §4: every case change, in the same transaction). a says who: a person
 // or key through a channel, or the system (an agent's run sets agentID/runID).
 func appendCaseEvent(ctx context.Context, tx *sql.Tx, a Actor, now int64, e caseEvent) error {
-	var detail sql.NullString
-	if len(e.detail) > 0 {
-		b, err := json.Marshal(e.detail)
-		if err != nil {
-			return err
-		}
-		detail = optional(string(b))
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO case_events(id, case_id, type, from_status, to_status, reason, run_id, human_request_id, agent_id,
-		user_id, api_key_id, channel, detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		NewID(), e.caseID, e.typ, optional(e.from), optional(e.to), optional(e.reason), optional(e.runID), optional(e.gateID),
-		optional(e.agentID), optional(a.UserID), optional(a.APIKeyID), channelOf(a), detail, now)
-	if err != nil {
-		return fmt.Errorf("case event: %w", err)
-	}
-	return nil
+	return appendCaseEvents(ctx, tx, a, now, []caseEvent{e})
 }
 
 // CaseEvents returns a case's history, oldest first.

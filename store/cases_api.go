@@ -176,7 +176,7 @@ func placeholders(rows, cols int) string {
 	return strings.Repeat(tuple+", ", rows-1) + tuple
 }
 
-// appendCaseEvents is appendCaseEvent for many events at once, in multi-row statements.
+// appendCaseEvents adds many case events at once, in multi-row statements.
 func appendCaseEvents(ctx context.Context, tx *sql.Tx, a Actor, now int64, events []caseEvent) error {
 	for _, chunk := range chunks(len(events), 200) {
 		args := make([]any, 0, 14*len(chunk))
